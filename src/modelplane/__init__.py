@@ -1,0 +1,110 @@
+"""modelplane: ML infrastructure in one package.
+
+The SDK surface is listed in ``__all__``; names resolve lazily so ``import modelplane`` stays
+light (no pandas, scikit-learn or SQLAlchemy at import time).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "configure": "modelplane.sdk",
+    "workspace": "modelplane.sdk",
+    "register_dataset": "modelplane.sdk",
+    "get_dataset": "modelplane.sdk",
+    "load_dataset": "modelplane.sdk",
+    "list_datasets": "modelplane.sdk",
+    "start_run": "modelplane.sdk",
+    "get_run": "modelplane.sdk",
+    "search_runs": "modelplane.sdk",
+    "register_model": "modelplane.sdk",
+    "import_model": "modelplane.sdk",
+    "get_model": "modelplane.sdk",
+    "get_model_version": "modelplane.sdk",
+    "list_models": "modelplane.sdk",
+    "set_alias": "modelplane.sdk",
+    "delete_alias": "modelplane.sdk",
+    "load_model": "modelplane.sdk",
+    "Workspace": "modelplane.workspace",
+    "Settings": "modelplane.config",
+    "ModelplaneError": "modelplane.errors",
+    "InvalidInputError": "modelplane.errors",
+    "NotFoundError": "modelplane.errors",
+    "ConflictError": "modelplane.errors",
+    "IntegrityError": "modelplane.errors",
+}
+
+__all__ = [
+    "ConflictError",
+    "IntegrityError",
+    "InvalidInputError",
+    "ModelplaneError",
+    "NotFoundError",
+    "Settings",
+    "Workspace",
+    "__version__",
+    "configure",
+    "delete_alias",
+    "get_dataset",
+    "get_model",
+    "get_model_version",
+    "get_run",
+    "import_model",
+    "list_datasets",
+    "list_models",
+    "load_dataset",
+    "load_model",
+    "register_dataset",
+    "register_model",
+    "search_runs",
+    "set_alias",
+    "start_run",
+    "workspace",
+]
+
+if TYPE_CHECKING:
+    from modelplane.config import Settings
+    from modelplane.errors import (
+        ConflictError,
+        IntegrityError,
+        InvalidInputError,
+        ModelplaneError,
+        NotFoundError,
+    )
+    from modelplane.sdk import (
+        configure,
+        delete_alias,
+        get_dataset,
+        get_model,
+        get_model_version,
+        get_run,
+        import_model,
+        list_datasets,
+        list_models,
+        load_dataset,
+        load_model,
+        register_dataset,
+        register_model,
+        search_runs,
+        set_alias,
+        start_run,
+        workspace,
+    )
+    from modelplane.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelplane' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,118 @@
+"""Settings: where state lives and which backends are used.
+
+Read from the environment (``MODELPLANE_*``, the fixed names of the spec), then from an optional
+``modelplane.toml`` in the working directory; the environment wins, explicit arguments to
+:func:`load_settings` win over both. Constructing settings does no I/O beyond reading that file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelplane.errors import InvalidInputError
+
+AUTH_MODES = ("auto", "required", "off")
+
+_ENV = {
+    "home": "MODELPLANE_HOME",
+    "db_url": "MODELPLANE_DB_URL",
+    "artifacts": "MODELPLANE_ARTIFACTS",
+    "encryption_key": "MODELPLANE_ENCRYPTION_KEY",
+    "auth": "MODELPLANE_AUTH",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. ``db_url`` and ``artifacts`` are always filled in."""
+
+    home: Path
+    db_url: str
+    artifacts: str
+    encryption_key: str | None = None
+    auth: str = "auto"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: not valid TOML ({exc})", field=str(path)) from exc
+    section = data.get("modelplane", data)
+    if not isinstance(section, dict):
+        raise InvalidInputError(f"{path}: [modelplane] must be a table", field=str(path))
+    unknown = set(section) - set(_ENV)
+    if unknown:
+        raise InvalidInputError(
+            f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(_ENV)}", field=str(path)
+        )
+    return {k: str(v) for k, v in section.items()}
+
+
+def load_settings(
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    **overrides: str | Path | None,
+) -> Settings:
+    """Resolve settings: explicit overrides > environment > ``modelplane.toml`` > defaults."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    values: dict[str, Any] = _read_toml(cwd / "modelplane.toml")
+    for key, var in _ENV.items():
+        if env.get(var):
+            values[key] = env[var]
+    for key, value in overrides.items():
+        if key not in _ENV:
+            raise InvalidInputError(f"unknown setting {key!r}; known: {sorted(_ENV)}", field=key)
+        if value is not None:
+            values[key] = str(value)
+
+    home = Path(values.get("home") or ".modelplane")
+    if not home.is_absolute():
+        home = (cwd / home).resolve()
+    db_url = values.get("db_url") or f"sqlite:///{home / 'modelplane.db'}"
+    artifacts = values.get("artifacts") or str(home / "artifacts")
+    auth = values.get("auth") or "auto"
+    if auth not in AUTH_MODES:
+        raise InvalidInputError(
+            f"MODELPLANE_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth!r}", field="auth"
+        )
+    return Settings(
+        home=home,
+        db_url=db_url,
+        artifacts=artifacts,
+        encryption_key=values.get("encryption_key") or None,
+        auth=auth,
+    )
+
+
+def settings_for(
+    home: str | Path | None = None,
+    db_url: str | None = None,
+    artifacts: str | None = None,
+) -> Settings:
+    """Settings for an explicit home / database / artifact store (``None`` = not given).
+
+    Like :func:`load_settings`, except that a new ``home`` moves the embedded defaults with it:
+    the SQLite file and the artifact folder go under that home unless ``db_url`` / ``artifacts``
+    are given or ``MODELPLANE_DB_URL`` / ``MODELPLANE_ARTIFACTS`` are set.
+    """
+    settings = load_settings(home=home, db_url=db_url, artifacts=artifacts)
+    if home is not None:
+        fresh = load_settings(home=home)
+        settings = settings.with_overrides(
+            db_url=db_url or (None if os.environ.get(_ENV["db_url"]) else fresh.db_url),
+            artifacts=artifacts or (None if os.environ.get(_ENV["artifacts"]) else fresh.artifacts),
+        )
+    return settings

@@ -1,0 +1,106 @@
+"""Validation of user-supplied names: model, experiment, dataset, alias, tag names and artifact keys.
+
+Names end up in URLs, file paths, object-store keys and SQL; the rules here are strict on purpose
+(an allow-list, not a deny-list), so traversal (``..``), absolute paths, encoded variants
+(``%2e%2e``, ``%2f``), control characters and other surprises never get through.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from modelplane.errors import InvalidInputError
+
+MAX_NAME_LEN = 200
+MAX_KEY_LEN = 1024
+
+# Entity names: letters, digits, and . _ - ; must start with a letter or digit.
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Alias names: like entity names, but no dots (they appear after '@' in URIs); not all digits.
+_ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# One component of an artifact key.
+_COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*")
+
+
+def check_name(value: object, kind: str = "name") -> str:
+    """Return ``value`` if it is a valid entity name, else raise InvalidInputError naming ``kind``."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{kind} must be a string, got {type(value).__name__}", field=kind)
+    if not value:
+        raise InvalidInputError(f"{kind} must not be empty", field=kind)
+    if len(value) > MAX_NAME_LEN:
+        raise InvalidInputError(
+            f"{kind} is {len(value)} characters long; the limit is {MAX_NAME_LEN}", field=kind
+        )
+    if not _NAME_RE.fullmatch(value) or ".." in value:
+        raise InvalidInputError(
+            f"invalid {kind} {_show(value)}: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit (no '..', '/', spaces or control characters)",
+            field=kind,
+        )
+    return value
+
+
+def check_alias(value: object) -> str:
+    if not isinstance(value, str) or not _ALIAS_RE.fullmatch(value) or len(value) > 64:
+        raise InvalidInputError(
+            f"invalid alias {_show(value)}: use letters, digits, '_' and '-', starting with a "
+            "letter or '_' (at most 64 characters)",
+            field="alias",
+        )
+    return value
+
+
+def check_key(value: object, kind: str = "key", limit: int = 250) -> str:
+    """Param, metric and tag keys: printable, no control characters, bounded length."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{kind} must be a non-empty string", field=kind)
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"{kind} {_show(value[:40])}… is {len(value)} characters; the limit is {limit}",
+            field=kind,
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in value):
+        raise InvalidInputError(f"{kind} {_show(value)} contains control characters", field=kind)
+    return value
+
+
+def check_artifact_key(value: object) -> str:
+    """A relative key inside the artifact store: ``a/b/c.ext`` made of safe components only.
+
+    Rejects absolute paths, ``..`` and ``.`` components, empty components, backslashes,
+    percent-encoding, URL schemes, NUL and any character outside the allow-list.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError("artifact name must be a non-empty string", field="artifact")
+    if len(value) > MAX_KEY_LEN:
+        raise InvalidInputError(
+            f"artifact name is {len(value)} characters; the limit is {MAX_KEY_LEN}",
+            field="artifact",
+        )
+    reason = None
+    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", value):
+        reason = "absolute paths are not allowed"
+    elif "\\" in value:
+        reason = "backslashes are not allowed"
+    elif "%" in value:
+        reason = "percent-encoded characters are not allowed"
+    elif "://" in value:
+        reason = "URLs are not allowed"
+    else:
+        for part in value.split("/"):
+            if part in ("", ".", ".."):
+                reason = "empty, '.' and '..' path components are not allowed"
+                break
+            if not _COMPONENT_RE.fullmatch(part):
+                reason = f"component {_show(part)} has characters outside [A-Za-z0-9._+=-]"
+                break
+    if reason:
+        raise InvalidInputError(f"invalid artifact name {_show(value)}: {reason}", field="artifact")
+    return value
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,68 @@
+"""Small SQL helpers shared by the services: dialect-aware upserts and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+WhereFn = Callable[[sa.Table, Any], Any]
+
+
+@lru_cache(maxsize=64)
+def upsert_statement(
+    dialect: str,
+    table: sa.Table,
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+    where: WhereFn | None = None,
+) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET update[...] [WHERE where(table, excluded)].
+
+    Built once per shape and cached: constructing the ``excluded`` pseudo-table is costly, and a
+    reused statement object also hits SQLAlchemy's compiled-statement cache.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: excluded[c] for c in update},
+        where=where(table, excluded) if where is not None else None,
+    )
+
+
+def upsert(
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+    where: WhereFn | None = None,
+) -> None:
+    """Upsert ``rows``; ``where`` must be a module-level function (it is part of the cache key)."""
+    if rows:
+        stmt = upsert_statement(conn.dialect.name, table, tuple(keys), tuple(update), where)
+        conn.execute(stmt, list(rows))
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])

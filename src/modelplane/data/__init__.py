@@ -1,0 +1,1 @@
+"""Datasets: content-hashed versions stored as Parquet, with schema and per-column profiles."""

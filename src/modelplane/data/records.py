@@ -1,0 +1,44 @@
+"""Dataset records (plain data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    id: int
+    name: str
+    version: int
+    content_hash: str
+    artifact_key: str
+    num_rows: int
+    num_columns: int
+    schema: dict[str, str]
+    profile: dict[str, Any]
+    source: str | None
+    created_at: int
+    created_by: str | None
+
+    @property
+    def uri(self) -> str:
+        return f"datasets:/{self.name}/{self.version}"
+
+    def to_dict(self, *, with_profile: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "uri": self.uri,
+            "content_hash": self.content_hash,
+            "num_rows": self.num_rows,
+            "num_columns": self.num_columns,
+            "schema": self.schema,
+            "source": self.source,
+            "created_at": datetime.fromtimestamp(self.created_at / 1000, tz=UTC).isoformat(),
+            "created_by": self.created_by,
+        }
+        if with_profile:
+            out["profile"] = self.profile
+        return out

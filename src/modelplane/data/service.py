@@ -1,0 +1,257 @@
+"""Dataset registration: a DataFrame or a CSV/Parquet file becomes a content-hashed version.
+
+The content hash covers column names, dtypes and every value (pandas' row hashing, order-
+sensitive), so registering the same content twice returns the same version and different content
+makes a new one. Versions are stored as Parquet in the artifact store under
+``datasets/<name>/<hash>.parquet``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from modelplane.audit import AuditLog
+from modelplane.core.names import check_name
+from modelplane.core.sql import inserted_id, now_ms
+from modelplane.data.records import DatasetVersion
+from modelplane.errors import InvalidInputError, NotFoundError
+from modelplane.stores.artifacts import ArtifactStore
+from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.schema import dataset_versions, datasets
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_COLUMNS = 10_000
+_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def content_hash(df: pd.DataFrame) -> str:
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    header = [[str(c), str(t)] for c, t in zip(df.columns, df.dtypes, strict=True)]
+    digest.update(json.dumps(header).encode())
+    digest.update(str(len(df)).encode())
+    if len(df):
+        try:
+            rows = pd.util.hash_pandas_object(df, index=False)
+        except TypeError:  # unhashable cells (lists, dicts): hash their text form
+            rows = pd.util.hash_pandas_object(df.astype(str), index=False)
+        digest.update(rows.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a local CSV or Parquet file, with errors that say what is wrong."""
+    import pandas as pd
+
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise InvalidInputError(
+            f"{path.name}: unsupported file type; use .csv or .parquet", field="path"
+        )
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist or is not a file", field="path")
+    try:
+        if kind == "csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path.name}: cannot read as {kind}: {exc}", field="path") from exc
+
+
+class DatasetService:
+    def __init__(
+        self, meta: MetadataStore, artifacts: ArtifactStore, audit: AuditLog, actor: str
+    ) -> None:
+        self.meta = meta
+        self.artifacts = artifacts
+        self.audit = audit
+        self.actor = actor
+
+    def register(self, name: str, data: Any, *, source: str | None = None) -> DatasetVersion:
+        import pandas as pd
+
+        check_name(name, "dataset name")
+        if isinstance(data, (str, Path)):
+            text = str(data)
+            if "://" in text:
+                raise InvalidInputError(
+                    f"{text[:80]!r}: pass a local CSV/Parquet path or a DataFrame", field="data"
+                )
+            path = Path(text)
+            source = source or str(path.resolve())
+            df = read_table(path)
+        elif isinstance(data, pd.DataFrame):
+            df = data
+        elif hasattr(data, "to_pandas"):  # pyarrow.Table, polars.DataFrame
+            df = data.to_pandas()
+        else:
+            raise InvalidInputError(
+                f"cannot register a {type(data).__name__} as a dataset: pass a pandas DataFrame, "
+                "a pyarrow Table or a path to a .csv/.parquet file",
+                field="data",
+            )
+        if df.shape[1] == 0:
+            raise InvalidInputError("the dataset has no columns", field="data")
+        if df.shape[1] > MAX_COLUMNS:
+            raise InvalidInputError(f"more than {MAX_COLUMNS} columns", field="data")
+        df = df.copy(deep=False)
+        df.columns = [str(c) for c in df.columns]
+        if len(set(df.columns)) != len(df.columns):
+            raise InvalidInputError("column names must be unique", field="data")
+        df = df.reset_index(drop=True)
+
+        digest = content_hash(df)
+        existing = self._by_hash(name, digest)
+        if existing is not None:
+            return existing
+
+        from modelplane.data.profile import profile_frame
+
+        profile = profile_frame(df)
+        schema = {c: str(t) for c, t in zip(df.columns, df.dtypes, strict=True)}
+        key = f"datasets/{name}/{digest}.parquet"
+        with tempfile.TemporaryDirectory(prefix="mp-ds-") as tmp:
+            local = Path(tmp) / "data.parquet"
+            try:
+                df.to_parquet(local, index=False)
+            except (ValueError, TypeError, ImportError) as exc:
+                raise InvalidInputError(
+                    f"cannot store the dataset as Parquet: {exc}", field="data"
+                ) from exc
+            self.artifacts.put_file(key, local)
+
+        created = now_ms()
+        try:
+            with self.meta.write() as conn:
+                ds_id = self._dataset_id(conn, name, create=True)
+                assert ds_id is not None
+                dup = conn.execute(
+                    sa.select(dataset_versions.c.id).where(
+                        dataset_versions.c.dataset_id == ds_id,
+                        dataset_versions.c.content_hash == digest,
+                    )
+                ).first()
+                if dup is None:
+                    version = (
+                        conn.execute(
+                            sa.select(sa.func.max(dataset_versions.c.version)).where(
+                                dataset_versions.c.dataset_id == ds_id
+                            )
+                        ).scalar()
+                        or 0
+                    ) + 1
+                    conn.execute(
+                        dataset_versions.insert().values(
+                            dataset_id=ds_id,
+                            version=version,
+                            content_hash=digest,
+                            artifact_key=key,
+                            num_rows=len(df),
+                            num_columns=df.shape[1],
+                            schema=schema,
+                            profile=profile,
+                            source=source,
+                            created_at=created,
+                            created_by=self.actor,
+                        )
+                    )
+                    self.audit.append(
+                        conn,
+                        actor=self.actor,
+                        action="dataset.register",
+                        target=f"datasets/{name}/{version}",
+                        after={"version": version, "content_hash": digest, "rows": len(df)},
+                    )
+        except sa.exc.IntegrityError:
+            pass  # the same content was registered concurrently; fall through to read it
+        found = self._by_hash(name, digest)
+        assert found is not None
+        return found
+
+    def _dataset_id(self, conn: sa.Connection, name: str, *, create: bool) -> int | None:
+        row = conn.execute(sa.select(datasets.c.id).where(datasets.c.name == name)).first()
+        if row is not None:
+            return int(row.id)
+        if not create:
+            return None
+        return int(
+            inserted_id(conn.execute(datasets.insert().values(name=name, created_at=now_ms())))
+        )
+
+    def _select(self) -> sa.Select[Any]:
+        return sa.select(dataset_versions, datasets.c.name).join(
+            datasets, datasets.c.id == dataset_versions.c.dataset_id
+        )
+
+    @staticmethod
+    def _record(row: Any) -> DatasetVersion:
+        return DatasetVersion(
+            id=row.id,
+            name=row.name,
+            version=row.version,
+            content_hash=row.content_hash,
+            artifact_key=row.artifact_key,
+            num_rows=row.num_rows,
+            num_columns=row.num_columns,
+            schema=row.schema,
+            profile=row.profile,
+            source=row.source,
+            created_at=row.created_at,
+            created_by=row.created_by,
+        )
+
+    def _by_hash(self, name: str, digest: str) -> DatasetVersion | None:
+        with self.meta.read() as conn:
+            row = conn.execute(
+                self._select().where(
+                    datasets.c.name == name, dataset_versions.c.content_hash == digest
+                )
+            ).first()
+        return None if row is None else self._record(row)
+
+    def get(self, name: str, version: int | None = None) -> DatasetVersion:
+        check_name(name, "dataset name")
+        query = self._select().where(datasets.c.name == name)
+        if version is None:
+            query = query.order_by(dataset_versions.c.version.desc()).limit(1)
+        else:
+            query = query.where(dataset_versions.c.version == int(version))
+        with self.meta.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            what = f"dataset {name!r}" + (f" version {version}" if version is not None else "")
+            raise NotFoundError(f"no {what}", field="dataset")
+        return self._record(row)
+
+    def get_by_id(self, version_id: int) -> DatasetVersion:
+        with self.meta.read() as conn:
+            row = conn.execute(self._select().where(dataset_versions.c.id == version_id)).first()
+        if row is None:
+            raise NotFoundError(f"no dataset version with id {version_id}")
+        return self._record(row)
+
+    def list(self, name: str | None = None) -> list[DatasetVersion]:
+        query = self._select().order_by(datasets.c.name, dataset_versions.c.version)
+        if name is not None:
+            query = query.where(datasets.c.name == check_name(name, "dataset name"))
+        with self.meta.read() as conn:
+            return [self._record(r) for r in conn.execute(query)]
+
+    def load(self, name: str, version: int | None = None) -> pd.DataFrame:
+        """The stored data, verified against its checksum before it is parsed."""
+        import io
+
+        import pandas as pd
+
+        record = self.get(name, version)
+        data = self.artifacts.get_bytes(record.artifact_key)
+        return pd.read_parquet(io.BytesIO(data))

@@ -1,0 +1,120 @@
+"""The one exception tree of modelplane.
+
+Every error modelplane raises on purpose derives from :class:`ModelplaneError`; each class knows
+the HTTP status the server answers with and the exit status the CLI ends with, so both boundaries
+map errors in a single place.
+
+    ModelplaneError                      500 / exit 1
+    ├── InvalidInputError                400 / exit 2   malformed or hostile input (names, URIs, filters)
+    │   ├── SchemaValidationError        422 / exit 2   input does not match a model signature
+    │   └── PayloadTooLargeError         413 / exit 2
+    ├── NotFoundError                    404 / exit 2   unknown model, version, alias, run, dataset
+    ├── ConflictError                    409 / exit 1   state conflicts (duplicate, wrong status)
+    ├── PermissionDeniedError            403 / exit 1
+    ├── UnavailableError                 503 / exit 1   overloaded or draining; retry later
+    ├── IntegrityError                   500 / exit 1   stored bytes do not match their recorded checksum
+    ├── AuditChainError                  500 / exit 1   the audit log's hash chain is broken
+    ├── FlavorError                      400 / exit 2   a model object or directory no flavor can handle
+    └── BackendError                     503 / exit 1   a backend (database, object store) failed
+
+Third-party errors are translated at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelplaneError(Exception):
+    """Root of all modelplane errors."""
+
+    http_status: int = 500
+    exit_code: int = 1
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body an HTTP boundary answers with."""
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInputError(ModelplaneError):
+    http_status = 400
+    exit_code = 2
+    code = "invalid_input"
+
+
+class SchemaValidationError(InvalidInputError):
+    http_status = 422
+    code = "schema_mismatch"
+
+
+class PayloadTooLargeError(InvalidInputError):
+    http_status = 413
+    code = "payload_too_large"
+
+
+class NotFoundError(ModelplaneError):
+    http_status = 404
+    exit_code = 2
+    code = "not_found"
+
+
+class ConflictError(ModelplaneError):
+    http_status = 409
+    code = "conflict"
+
+
+class PermissionDeniedError(ModelplaneError):
+    http_status = 403
+    code = "permission_denied"
+
+
+class UnavailableError(ModelplaneError):
+    http_status = 503
+    code = "unavailable"
+
+
+class IntegrityError(ModelplaneError):
+    http_status = 500
+    code = "integrity_error"
+
+
+class AuditChainError(ModelplaneError):
+    http_status = 500
+    code = "audit_chain_broken"
+
+
+class FlavorError(InvalidInputError):
+    code = "unsupported_model"
+
+
+class BackendError(ModelplaneError):
+    http_status = 503
+    code = "backend_error"
+
+
+__all__ = [
+    "AuditChainError",
+    "BackendError",
+    "ConflictError",
+    "FlavorError",
+    "IntegrityError",
+    "InvalidInputError",
+    "ModelplaneError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "SchemaValidationError",
+    "UnavailableError",
+]

@@ -1,0 +1,84 @@
+"""Generated model cards (markdown): what the model is, its inputs, metrics, lineage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _cell(value: Any) -> str:
+    text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")[:200]
+
+
+def render_card(
+    *,
+    name: str,
+    version: int,
+    flavor: str,
+    flavor_info: dict[str, Any],
+    signature: dict[str, Any],
+    metrics: dict[str, Any],
+    params: dict[str, Any],
+    tags: dict[str, Any],
+    description: str,
+    run: dict[str, Any] | None,
+    datasets: list[dict[str, Any]],
+    created_at: int,
+    created_by: str | None,
+) -> str:
+    created = datetime.fromtimestamp(created_at / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Model card: {name} v{version}", ""]
+    if description:
+        lines += [description, ""]
+    lines += [
+        "## Overview",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| URI | `models:/{name}/{version}` |",
+        f"| flavor | {_cell(flavor)} |",
+        f"| class | {_cell(flavor_info.get('model_class', '?'))} |",
+        f"| library version | {_cell(flavor_info.get('library_version', '?'))} |",
+        f"| task | {_cell(signature.get('output_kind', 'unknown'))} |",
+        f"| registered | {created} by {_cell(created_by or '?')} |",
+        "",
+    ]
+    classes = signature.get("classes")
+    if classes:
+        lines += [f"Classes: {', '.join(_cell(c) for c in classes)}", ""]
+    inputs = signature.get("inputs") or []
+    lines += ["## Inputs", ""]
+    if inputs:
+        lines += ["| column | dtype |", "|---|---|"]
+        lines += [f"| {_cell(c['name'])} | {_cell(c['dtype'])} |" for c in inputs]
+    else:
+        lines.append("No input example was given; the signature is unknown.")
+    lines.append("")
+    if metrics:
+        lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in sorted(metrics.items())]
+        lines.append("")
+    if params:
+        lines += ["## Parameters", "", "| param | value |", "|---|---|"]
+        lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in sorted(params.items())]
+        lines.append("")
+    lines += ["## Lineage", ""]
+    if run:
+        lines.append(
+            f"- Run `{run['id']}` ({_cell(run['name'])}) in experiment {_cell(run['experiment'])}"
+            + (f", code version `{run['code_version']}`" if run.get("code_version") else "")
+        )
+    for ds in datasets:
+        lines.append(
+            f"- Dataset `datasets:/{ds['name']}/{ds['version']}` ({ds['num_rows']} rows, "
+            f"sha256 {ds['content_hash'][:12]}…)"
+        )
+    if not run and not datasets:
+        lines.append("No run or dataset was recorded.")
+    lines.append("")
+    if tags:
+        lines += ["## Tags", ""]
+        lines += [f"- {_cell(k)}: {_cell(v)}" for k, v in sorted(tags.items())]
+        lines.append("")
+    return "\n".join(lines)

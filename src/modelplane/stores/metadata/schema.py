@@ -1,0 +1,282 @@
+"""Table definitions of the metadata store (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Times are integer milliseconds since the epoch (UTC). JSON columns hold small documents
+(signatures, profiles, audit before/after). The Alembic migrations in ``migrations/versions`` create
+exactly these tables; a test compares the two.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Ms = sa.BigInteger
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.Integer,
+        sa.ForeignKey("experiments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("start_time", Ms, nullable=False),
+    sa.Column("end_time", Ms),
+    sa.Column("user", sa.String(200)),
+    sa.Column("source", sa.String(1000)),
+    sa.Column("code_version", sa.String(64)),
+    sa.Index(None, "experiment_id", "start_time"),
+    sa.Index(None, "status"),
+)
+
+run_params = sa.Table(
+    "run_params",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(6000), nullable=False),
+    sa.Index(None, "key", "value"),
+)
+
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(6000), nullable=False),
+    sa.Index(None, "key", "value"),
+)
+
+# Every logged point. No secondary index except the one used to read a series back.
+metrics = sa.Table(
+    "metrics",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", Ms, nullable=False),
+    sa.Column("value", sa.Float),  # NULL = NaN (SQLite stores NaN as NULL)
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+# The last value of each metric of a run (highest step, then latest time): what search filters on.
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", Ms, nullable=False),
+    sa.Column("value", sa.Float),  # NULL = NaN (SQLite stores NaN as NULL)
+    sa.Index(None, "key", "value"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "dataset_id", sa.Integer, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("artifact_key", sa.String(1024), nullable=False),
+    sa.Column("num_rows", sa.BigInteger, nullable=False),
+    sa.Column("num_columns", sa.Integer, nullable=False),
+    sa.Column("schema", JSON, nullable=False),
+    sa.Column("profile", JSON, nullable=False),
+    sa.Column("source", sa.String(1000)),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.UniqueConstraint("dataset_id", "version"),
+    sa.UniqueConstraint("dataset_id", "content_hash"),
+)
+
+run_datasets = sa.Table(
+    "run_datasets",
+    metadata,
+    sa.Column(
+        "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "dataset_version_id",
+        sa.Integer,
+        sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("context", sa.String(64), primary_key=True),
+)
+
+# Checksums of every stored artifact file, keyed by its store-relative key.
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("tags", JSON, nullable=False),
+    # Highest version number ever issued: numbers are never reused, even after a deletion.
+    sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("artifact_key", sa.String(1024), nullable=False),
+    sa.Column("files", JSON, nullable=False),
+    sa.Column("signature", JSON, nullable=False),
+    sa.Column("metrics", JSON, nullable=False),
+    sa.Column("params", JSON, nullable=False),
+    sa.Column("tags", JSON, nullable=False),
+    sa.Column("flavor_info", JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("model_card", sa.Text, nullable=False, server_default=""),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="SET NULL")),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.UniqueConstraint("model_id", "version"),
+    sa.Index(None, "run_id"),
+)
+
+model_version_datasets = sa.Table(
+    "model_version_datasets",
+    metadata,
+    sa.Column(
+        "model_version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "dataset_version_id",
+        sa.Integer,
+        sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)
+
+model_alias_history = sa.Table(
+    "model_alias_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "model_id",
+        sa.Integer,
+        sa.ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("old_version", sa.Integer),
+    sa.Column("new_version", sa.Integer),
+    sa.Column("actor", sa.String(200)),
+    sa.Column("reason", sa.Text),
+    sa.Column("ts", Ms, nullable=False),
+    sa.Index(None, "model_id", "alias", "ts"),
+)
+
+# Append-only, hash-chained. ``seq`` is assigned by the writer as head.seq + 1 under a lock.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("ts", Ms, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(500), nullable=False),
+    sa.Column("before", JSON),
+    sa.Column("after", JSON),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index(None, "target"),
+    sa.Index(None, "ts"),
+)
+
+# One row (id = 1): the chain's last seq and hash. Updated in the same transaction as each append;
+# lets ``verify`` detect deletion of the newest entries and serialises writers.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)

@@ -1,0 +1,219 @@
+"""Opening the metadata store: engine set-up per dialect, automatic and safe migrations.
+
+SQLite gets WAL, ``synchronous=NORMAL`` (a commit survives a crash of the process: the WAL
+frame is written before the commit returns; see docs/durability.md), a busy timeout and foreign
+keys; write transactions start with ``BEGIN IMMEDIATE`` so two writers never dead-lock on a lock
+upgrade. PostgreSQL uses psycopg 3. Migrations run under a lock (a file lock for SQLite, an
+advisory lock for PostgreSQL), so processes that start together cannot race.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from modelplane.errors import BackendError, InvalidInputError
+from modelplane.stores.metadata.migrations import HEAD_REVISION
+
+_PG_MIGRATION_LOCK = 0x6D706C6E  # "mpln"
+_SUPPORTED = ("sqlite", "postgresql")
+
+
+def _redact(raw: object) -> str:
+    """``raw`` with the password of a ``scheme://user:password@host`` URL masked."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", str(raw))
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+class MetadataStore:
+    """Owns the engine. Services run SQL through :meth:`read` and :meth:`write` connections."""
+
+    def __init__(self, db_url: str, *, migrate: bool = True) -> None:
+        try:
+            url = sa.make_url(db_url)
+        except (sa.exc.ArgumentError, ValueError) as exc:
+            # ValueError: a non-numeric port. Never echo a password in the message.
+            raise InvalidInputError(
+                f"MODELPLANE_DB_URL {_redact(db_url)!r} is not a database URL", field="db_url"
+            ) from exc
+        self.url = url
+        self.dialect = url.get_backend_name()
+        if self.dialect not in _SUPPORTED:
+            raise InvalidInputError(
+                f"unsupported metadata database {self.dialect!r}: use sqlite:/// or "
+                "postgresql+psycopg://",
+                field="db_url",
+            )
+        if self.dialect == "postgresql" and url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        try:
+            self.engine = self._make_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:  # unknown or missing DB-API driver
+            raise InvalidInputError(
+                f"unsupported driver {url.drivername!r} for the metadata database: use "
+                "sqlite:/// or postgresql+psycopg://",
+                field="db_url",
+            ) from exc
+        except OSError as exc:  # the SQLite file's folder cannot be created
+            raise BackendError(f"cannot open metadata store {self._safe_url()}: {exc}") from exc
+        if migrate:
+            self.migrate()
+
+    # -- engine ---------------------------------------------------------------------------------
+
+    def _make_engine(self, url: sa.URL) -> Engine:
+        if self.dialect == "sqlite":
+            path = _sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _configure_sqlite(engine)
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction (rolled back at the end)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed when the block exits without error."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def raw_write(self) -> Iterator[Any]:
+        """A DB-API cursor in a write transaction, for hot paths where SQLAlchemy's per-statement
+        work would dominate (metric logging). SQL must use :attr:`paramstyle` placeholders."""
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if self.dialect == "sqlite":
+                cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                raw.rollback()
+                raise
+            raw.commit()
+            cur.close()
+        finally:
+            raw.close()
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.dialect == "sqlite" else "%s"
+
+    @property
+    def dbapi_integrity_error(self) -> type[Exception]:
+        error: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
+        return error
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- migrations -----------------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+    def migrate(self) -> None:
+        """Bring the schema to the head revision; cheap when it is already there."""
+        try:
+            if self.current_revision() == HEAD_REVISION:
+                return
+            with self._migration_lock() as conn:
+                from alembic.util.exc import CommandError
+
+                from modelplane.stores.metadata.migrations.runner import upgrade
+
+                try:
+                    upgrade(conn)
+                except CommandError as exc:  # e.g. a revision unknown to this version
+                    raise BackendError(
+                        f"cannot migrate metadata store {self._safe_url()} (at revision "
+                        f"{self.current_revision()!r}, this modelplane knows up to "
+                        f"{HEAD_REVISION!r}): {exc}"
+                    ) from exc
+        except sa.exc.DBAPIError as exc:  # unreachable server, bad credentials, not a database
+            raise BackendError(
+                f"cannot open metadata store {self._safe_url()}: {exc.orig}"
+            ) from exc
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
+                    conn.commit()
+            return
+        path = _sqlite_path(self.url)
+        if path is None:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        lock_path = path.with_name(path.name + ".migrate.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with self.engine.connect() as conn:
+                yield conn
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _safe_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        return f"MetadataStore({self._safe_url()!r})"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so BEGIN is ours (see SQLAlchemy's
+        # "pysqlite serializable" recipe).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 30000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,1 @@
+"""Experiment tracking: experiments, runs, params, metric series, tags, datasets, search."""

@@ -1,0 +1,70 @@
+"""Records returned by the tracking service (plain data, no I/O)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+
+
+def ms_to_dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    experiment_id: int
+    experiment: str
+    name: str
+    status: str
+    start_time: int
+    end_time: int | None
+    user: str | None
+    source: str | None
+    code_version: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "experiment_id": self.experiment_id,
+            "experiment": self.experiment,
+            "name": self.name,
+            "status": self.status,
+            "start_time": _iso(self.start_time),
+            "end_time": _iso(self.end_time),
+            "user": self.user,
+            "source": self.source,
+            "code_version": self.code_version,
+            "params": self.params,
+            "metrics": {k: (None if math.isnan(v) else v) for k, v in self.metrics.items()},
+            "tags": self.tags,
+            "datasets": self.datasets,
+        }
+
+
+def _iso(ms: int | None) -> str | None:
+    dt = ms_to_dt(ms)
+    return None if dt is None else dt.isoformat()

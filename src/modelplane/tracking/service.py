@@ -1,0 +1,503 @@
+"""Tracking service: experiments and runs over the metadata store.
+
+Metric points go to ``metrics`` (the full series) and ``latest_metrics`` (what search filters on).
+Points logged in one call are written in one transaction with one ``executemany`` — thousands of
+points cost one commit. A call that returned is committed (see docs/durability.md).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelplane.audit import AuditLog
+from modelplane.core.names import check_key, check_name
+from modelplane.core.sql import inserted_id, now_ms, upsert
+from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
+from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.schema import (
+    dataset_versions,
+    datasets,
+    experiments,
+    latest_metrics,
+    metrics,
+    run_datasets,
+    run_params,
+    run_tags,
+    runs,
+)
+from modelplane.tracking.filters import parse_filter, to_conditions
+from modelplane.tracking.records import RUN_STATUSES, Experiment, MetricPoint, RunInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 6000
+MAX_POINTS_PER_CALL = 1_000_000
+DEFAULT_EXPERIMENT = "Default"
+
+
+def _read_value(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _check_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not run_id or len(run_id) > 32:
+        raise InvalidInputError(f"invalid run id {str(run_id)[:40]!r}", field="run_id")
+    return run_id
+
+
+class TrackingService:
+    def __init__(self, meta: MetadataStore, audit: AuditLog, actor: str) -> None:
+        self.meta = meta
+        self.audit = audit
+        self.actor = actor
+
+    # -- experiments ----------------------------------------------------------------------------
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        check_name(name, "experiment name")
+        found = self.find_experiment(name)
+        if found is not None:
+            return found
+        try:
+            with self.meta.write() as conn:
+                created = now_ms()
+                exp_id = inserted_id(
+                    conn.execute(experiments.insert().values(name=name, created_at=created))
+                )
+                self.audit.append(
+                    conn,
+                    actor=self.actor,
+                    action="experiment.create",
+                    target=f"experiments/{name}",
+                    after={"id": exp_id, "name": name},
+                )
+            return Experiment(int(exp_id), name, created)
+        except sa.exc.IntegrityError:  # created concurrently by another process
+            found = self.find_experiment(name)
+            if found is None:
+                raise
+            return found
+
+    def find_experiment(self, name: str) -> Experiment | None:
+        with self.meta.read() as conn:
+            row = conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
+        return None if row is None else Experiment(row.id, row.name, row.created_at)
+
+    def list_experiments(self) -> list[Experiment]:
+        with self.meta.read() as conn:
+            rows = conn.execute(sa.select(experiments).order_by(experiments.c.id)).all()
+        return [Experiment(r.id, r.name, r.created_at) for r in rows]
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment: str = DEFAULT_EXPERIMENT,
+        name: str | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
+        source: str | None = None,
+        code_version: str | None = None,
+    ) -> RunInfo:
+        exp = self.get_or_create_experiment(experiment)
+        run_id = uuid.uuid4().hex
+        run_name = name if name is not None else f"run-{run_id[:8]}"
+        check_key(run_name, "run name", 200)
+        start = now_ms()
+        tag_rows = self._tag_rows(run_id, tags or {})
+        with self.meta.write() as conn:
+            conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    experiment_id=exp.id,
+                    name=run_name,
+                    status="RUNNING",
+                    start_time=start,
+                    user=self.actor,
+                    source=source,
+                    code_version=code_version,
+                )
+            )
+            if tag_rows:
+                conn.execute(run_tags.insert(), tag_rows)
+        return RunInfo(
+            run_id,
+            exp.id,
+            exp.name,
+            run_name,
+            "RUNNING",
+            start,
+            None,
+            self.actor,
+            source,
+            code_version,
+            tags=dict(tags or {}),
+        )
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        if status not in RUN_STATUSES or status == "RUNNING":
+            raise InvalidInputError(
+                f"status must be one of FINISHED, FAILED, KILLED, got {status!r}", field="status"
+            )
+        with self.meta.write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                runs.update().where(runs.c.id == run_id).values(status=status, end_time=now_ms())
+            )
+
+    def delete_run(self, run_id: str) -> None:
+        with self.meta.write() as conn:
+            row = self._require_run(conn, run_id)
+            conn.execute(runs.delete().where(runs.c.id == run_id))
+            self.audit.append(
+                conn,
+                actor=self.actor,
+                action="run.delete",
+                target=f"runs/{run_id}",
+                before={"name": row.name, "status": row.status},
+            )
+
+    def _require_run(self, conn: Connection, run_id: str) -> Any:
+        _check_run_id(run_id)
+        row = conn.execute(sa.select(runs.c.name, runs.c.status).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id!r}", field="run_id")
+        return row
+
+    # -- params, tags, metrics ------------------------------------------------------------------
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        if not isinstance(params, Mapping):
+            raise InvalidInputError("params must be a mapping of name to value", field="params")
+        rows = []
+        for key, value in params.items():
+            check_key(key, "param name")
+            text = str(value)
+            if len(text) > MAX_PARAM_VALUE:
+                raise InvalidInputError(
+                    f"param {key!r} is {len(text)} characters; the limit is {MAX_PARAM_VALUE}",
+                    field=f"params.{key}",
+                )
+            rows.append({"run_id": run_id, "key": key, "value": text})
+        if not rows:
+            return
+        with self.meta.write() as conn:
+            self._require_run(conn, run_id)
+            keys = [r["key"] for r in rows]
+            existing = dict(
+                conn.execute(
+                    sa.select(run_params.c.key, run_params.c.value).where(
+                        run_params.c.run_id == run_id, run_params.c.key.in_(keys)
+                    )
+                ).all()
+            )
+            for row in rows:
+                old = existing.get(row["key"])
+                if old is not None and old != row["value"]:
+                    raise ConflictError(
+                        f"param {row['key']!r} of run {run_id} is already {old!r}; params are "
+                        f"immutable (got {row['value']!r})",
+                        field=f"params.{row['key']}",
+                    )
+            new_rows = [r for r in rows if r["key"] not in existing]
+            if new_rows:
+                conn.execute(run_params.insert(), new_rows)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        rows = self._tag_rows(run_id, tags)
+        if not rows:
+            return
+        with self.meta.write() as conn:
+            self._require_run(conn, run_id)
+            upsert(conn, run_tags, rows, keys=("run_id", "key"), update=("value",))
+
+    def _tag_rows(self, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if not isinstance(tags, Mapping):
+            raise InvalidInputError("tags must be a mapping of name to value", field="tags")
+        rows = []
+        for key, value in tags.items():
+            check_key(key, "tag name")
+            text = str(value)
+            if len(text) > MAX_TAG_VALUE:
+                raise InvalidInputError(
+                    f"tag {key!r} is longer than {MAX_TAG_VALUE} characters", field=f"tags.{key}"
+                )
+            rows.append({"run_id": run_id, "key": key, "value": text})
+        return rows
+
+    def log_metrics(
+        self,
+        run_id: str,
+        values: Mapping[str, Any],
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Log one value per metric at ``step`` (default: each metric's next step)."""
+        if not isinstance(values, Mapping):
+            raise InvalidInputError("metrics must be a mapping of name to number", field="metrics")
+        ts = now_ms() if timestamp is None else int(timestamp)
+        points = [(k, v, step, ts) for k, v in values.items()]
+        self.log_batch(run_id, points)
+
+    def log_batch(
+        self, run_id: str, points: Iterable[tuple[str, Any, int | None, int | None]]
+    ) -> int:
+        """Log (key, value, step, timestamp) points in one transaction. Returns the count.
+
+        A ``None`` step means "after the last step of that metric"; a ``None`` timestamp is now.
+        """
+        _check_run_id(run_id)
+        now = now_ms()
+        # rows are [run_id, key, step, timestamp, value]: the column order of the INSERT
+        rows: list[list[Any]] = []
+        seen: set[str] = set()
+        real, integral = numbers.Real, numbers.Integral
+        for item in points:
+            try:
+                key, value, step, ts = item
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(
+                    "each metric point must be (key, value, step, timestamp)", field="metrics"
+                ) from exc
+            if key not in seen:
+                check_key(key, "metric name")
+                seen.add(key)
+            if type(value) is not float:
+                if isinstance(value, bool) or not isinstance(value, real):
+                    raise InvalidInputError(
+                        f"metric {key!r} must be a number, got {type(value).__name__}",
+                        field=f"metrics.{key}",
+                    )
+                value = float(value)
+            if math.isnan(value):  # NaN is stored as NULL
+                value = None
+            if step is not None and type(step) is not int:
+                if isinstance(step, bool) or not isinstance(step, integral):
+                    raise InvalidInputError(
+                        f"step of metric {key!r} must be an integer", field="step"
+                    )
+                step = int(step)
+            rows.append([run_id, key, step, now if ts is None else int(ts), value])
+            if len(rows) > MAX_POINTS_PER_CALL:
+                raise InvalidInputError(
+                    f"more than {MAX_POINTS_PER_CALL} points in one call; split the batch",
+                    field="metrics",
+                )
+        if rows:
+            self._write_points(run_id, rows)
+        return len(rows)
+
+    def _write_points(self, run_id: str, rows: list[list[Any]]) -> None:
+        """One transaction on a raw DB-API cursor: fill missing steps, insert the points, move
+        the latest values. The run's existence is checked by the foreign key."""
+        p = self.meta.placeholder
+        try:
+            with self.meta.raw_write() as cur:
+                missing = sorted({r[1] for r in rows if r[2] is None})
+                if missing:
+                    cur.execute(
+                        f"SELECT key, step FROM latest_metrics WHERE run_id = {p} "
+                        f"AND key IN ({', '.join([p] * len(missing))})",
+                        (run_id, *missing),
+                    )
+                    nxt = {k: s + 1 for k, s in cur.fetchall()}
+                    for r in rows:
+                        if r[2] is None:
+                            r[2] = nxt.get(r[1], 0)
+                        nxt[r[1]] = max(nxt.get(r[1], 0), r[2] + 1)
+                latest: dict[str, list[Any]] = {}
+                for r in rows:
+                    old = latest.get(r[1])
+                    if old is None or (r[2], r[3]) >= (old[2], old[3]):
+                        latest[r[1]] = r
+                insert = (
+                    'INSERT INTO metrics (run_id, key, step, "timestamp", value) '
+                    f"VALUES ({p}, {p}, {p}, {p}, {p})"
+                )
+                upsert_sql = (
+                    'INSERT INTO latest_metrics (run_id, key, step, "timestamp", value) '
+                    f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (run_id, key) DO UPDATE SET "
+                    'step = excluded.step, "timestamp" = excluded."timestamp", '
+                    "value = excluded.value WHERE excluded.step > latest_metrics.step OR "
+                    "(excluded.step = latest_metrics.step AND "
+                    'excluded."timestamp" >= latest_metrics."timestamp")'
+                )
+                for sql, batch in ((insert, rows), (upsert_sql, list(latest.values()))):
+                    if len(batch) == 1:
+                        cur.execute(sql, batch[0])
+                    else:
+                        cur.executemany(sql, batch)
+        except self.meta.dbapi_integrity_error as exc:
+            raise NotFoundError(f"no run with id {run_id!r}", field="run_id") from exc
+
+    def log_dataset(self, run_id: str, dataset_version_id: int, context: str = "training") -> None:
+        check_key(context, "dataset context", 64)
+        with self.meta.write() as conn:
+            self._require_run(conn, run_id)
+            exists = conn.execute(
+                sa.select(run_datasets.c.run_id).where(
+                    run_datasets.c.run_id == run_id,
+                    run_datasets.c.dataset_version_id == dataset_version_id,
+                    run_datasets.c.context == context,
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    run_datasets.insert().values(
+                        run_id=run_id, dataset_version_id=dataset_version_id, context=context
+                    )
+                )
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunInfo:
+        with self.meta.read() as conn:
+            self._require_run(conn, run_id)
+            infos = self._load_runs(conn, runs.c.id == run_id)
+        return infos[0]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        with self.meta.read() as conn:
+            self._require_run(conn, run_id)
+            rows = conn.execute(
+                sa.select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+                .where(metrics.c.run_id == run_id, metrics.c.key == key)
+                .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+            ).all()
+        return [MetricPoint(r.key, _read_value(r.value), r.step, r.timestamp) for r in rows]
+
+    def list_runs(
+        self,
+        experiment: str | None = None,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[RunInfo]:
+        condition = self._condition(experiment, filter)
+        if condition is None:
+            return []
+        with self.meta.read() as conn:
+            return self._load_runs(conn, condition, order_by=order_by, limit=max_results)
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 100_000,
+    ) -> pd.DataFrame:
+        """A DataFrame with one row per run and ``params.*``, ``metrics.*``, ``tags.*`` columns."""
+        from modelplane.tracking.frame import runs_frame
+
+        condition = self._condition(experiment, filter)
+        if condition is None:
+            return runs_frame([])
+        with self.meta.read() as conn:
+            infos = self._load_runs(conn, condition, order_by=order_by, limit=max_results)
+        return runs_frame(infos)
+
+    def _condition(self, experiment: str | Sequence[str] | None, filter: str | None) -> Any:
+        conditions = to_conditions(parse_filter(filter))
+        if experiment is not None:
+            names = [experiment] if isinstance(experiment, str) else list(experiment)
+            ids = []
+            for name in names:
+                exp = self.find_experiment(name)
+                if exp is not None:
+                    ids.append(exp.id)
+            if not ids:
+                return None
+            conditions.append(runs.c.experiment_id.in_(ids))
+        return sa.and_(sa.true(), *conditions)
+
+    def _load_runs(
+        self,
+        conn: Connection,
+        condition: Any,
+        *,
+        order_by: Sequence[str] | None = None,
+        limit: int = 100_000,
+    ) -> list[RunInfo]:
+        if not 1 <= limit <= 1_000_000:
+            raise InvalidInputError(
+                "max_results must be between 1 and 1000000", field="max_results"
+            )
+        from modelplane.tracking.ordering import order_clauses
+
+        query = (
+            sa.select(runs, experiments.c.name.label("experiment"))
+            .join(experiments, experiments.c.id == runs.c.experiment_id)
+            .where(condition)
+            .order_by(*order_clauses(order_by))
+            .limit(limit)
+        )
+        rows = conn.execute(query).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        mets: dict[str, dict[str, float]] = {i: {} for i in ids}
+        used: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        # a sub-select is cheaper than a huge IN list
+        id_filter: Any = ids if len(ids) <= 500 else sa.select(query.subquery().c.id)
+        for run_id, key, value in conn.execute(
+            sa.select(run_params.c.run_id, run_params.c.key, run_params.c.value).where(
+                run_params.c.run_id.in_(id_filter)
+            )
+        ):
+            params[run_id][key] = value
+        for run_id, key, value in conn.execute(
+            sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
+                run_tags.c.run_id.in_(id_filter)
+            )
+        ):
+            tags[run_id][key] = value
+        for run_id, key, value in conn.execute(
+            sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value).where(
+                latest_metrics.c.run_id.in_(id_filter)
+            )
+        ):
+            mets[run_id][key] = _read_value(value)
+        for run_id, name, version, context in conn.execute(
+            sa.select(
+                run_datasets.c.run_id,
+                datasets.c.name,
+                dataset_versions.c.version,
+                run_datasets.c.context,
+            )
+            .join(dataset_versions, dataset_versions.c.id == run_datasets.c.dataset_version_id)
+            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+            .where(run_datasets.c.run_id.in_(id_filter))
+        ):
+            used[run_id].append({"name": name, "version": version, "context": context})
+        return [
+            RunInfo(
+                r.id,
+                r.experiment_id,
+                r.experiment,
+                r.name,
+                r.status,
+                r.start_time,
+                r.end_time,
+                r.user,
+                r.source,
+                r.code_version,
+                params[r.id],
+                mets[r.id],
+                tags[r.id],
+                used[r.id],
+            )
+            for r in rows
+        ]

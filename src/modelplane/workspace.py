@@ -1,0 +1,86 @@
+"""A Workspace wires settings to stores and services; everything in the SDK goes through one.
+
+Constructing a Workspace does no I/O: stores open (and migrate) on first use.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from modelplane.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from modelplane.audit import AuditLog
+    from modelplane.data.service import DatasetService
+    from modelplane.registry.service import RegistryService
+    from modelplane.stores.artifacts import ArtifactStore
+    from modelplane.stores.metadata import MetadataStore
+    from modelplane.tracking.service import TrackingService
+
+
+def default_actor() -> str:
+    explicit = os.environ.get("MODELPLANE_ACTOR")
+    if explicit:
+        return explicit[:200]
+    try:
+        return getpass.getuser()[:200]
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Workspace:
+    def __init__(self, settings: Settings | None = None, *, actor: str | None = None) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.actor = actor or default_actor()
+
+    @cached_property
+    def meta(self) -> MetadataStore:
+        from modelplane.stores.metadata import MetadataStore
+
+        return MetadataStore(self.settings.db_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        from modelplane.stores.artifacts import open_artifact_store
+
+        return open_artifact_store(self.settings.artifacts, self.meta)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from modelplane.audit import AuditLog
+
+        return AuditLog(self.meta)
+
+    @cached_property
+    def tracking(self) -> TrackingService:
+        from modelplane.tracking.service import TrackingService
+
+        return TrackingService(self.meta, self.audit, self.actor)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        from modelplane.data.service import DatasetService
+
+        return DatasetService(self.meta, self.artifacts, self.audit, self.actor)
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        from modelplane.registry.service import RegistryService
+
+        return RegistryService(
+            self.meta,
+            self.artifacts,
+            self.audit,
+            self.actor,
+            cache_dir=self.settings.home / "cache",
+        )
+
+    def close(self) -> None:
+        if "meta" in self.__dict__:
+            self.meta.dispose()
+
+    def __repr__(self) -> str:
+        return f"Workspace(db={self.settings.db_url!r}, artifacts={self.settings.artifacts!r})"
