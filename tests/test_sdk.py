@@ -25,7 +25,7 @@ FIXED = {
 
 
 def test_fixed_sdk_names_exist() -> None:
-    assert FIXED <= set(mp.__all__)
+    assert set(mp.__all__) >= FIXED
     for name in mp.__all__:
         assert getattr(mp, name) is not None
     with pytest.raises(AttributeError):
@@ -75,3 +75,10 @@ def test_bad_db_url(home: Path) -> None:
     ws = mp.configure(home=home, db_url="mysql://nope")
     with pytest.raises(InvalidInputError):
         _ = ws.meta
+
+
+def test_workspace_function_survives_submodule_imports(sqlite_ws: mp.Workspace) -> None:
+    import modelplane.context
+    import modelplane.sdk  # noqa: F401
+
+    assert mp.workspace() is sqlite_ws

@@ -29,7 +29,7 @@ _LAZY = {
     "set_alias": "modelplane.sdk",
     "delete_alias": "modelplane.sdk",
     "load_model": "modelplane.sdk",
-    "Workspace": "modelplane.workspace",
+    "Workspace": "modelplane.context",
     "Settings": "modelplane.config",
     "ModelplaneError": "modelplane.errors",
     "InvalidInputError": "modelplane.errors",
@@ -68,6 +68,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from modelplane.config import Settings
+    from modelplane.context import Workspace
     from modelplane.errors import (
         ConflictError,
         IntegrityError,
@@ -94,7 +95,6 @@ if TYPE_CHECKING:
         start_run,
         workspace,
     )
-    from modelplane.workspace import Workspace
 
 
 def __getattr__(name: str) -> Any:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelplane.config import settings_for
+from modelplane.context import Workspace
 from modelplane.errors import InvalidInputError
-from modelplane.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd

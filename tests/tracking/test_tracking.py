@@ -77,9 +77,8 @@ def test_params_are_immutable(ws: mp.Workspace) -> None:
     ],
 )
 def test_bad_tracking_input(ws: mp.Workspace, call: object, field: str) -> None:
-    with mp.start_run("exp") as run:
-        with pytest.raises(InvalidInputError) as err:
-            call(run)  # type: ignore[operator]
+    with mp.start_run("exp") as run, pytest.raises(InvalidInputError) as err:
+        call(run)  # type: ignore[operator]
     assert err.value.field == field
 
 

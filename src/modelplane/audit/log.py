@@ -62,9 +62,53 @@ class VerifyResult:
         return asdict(self)
 
 
-def _canonical(value: Any) -> Any:
-    """JSON-safe form used both for storing and hashing (so both see the same document)."""
-    return json.loads(json.dumps(value, sort_keys=True, default=str, allow_nan=False))
+def _canonical(value: Any, field: str = "document") -> Any:
+    """JSON-safe form used both for storing and hashing (so both see the same document).
+
+    It must also be the form every backend hands back, or ``verify`` would report untouched
+    entries as modified: PostgreSQL's JSONB keeps numbers as exact decimals and prints them
+    without an exponent, so a float such as ``1e100`` is read back as an integer and ``-0.0`` as
+    ``0.0``; such floats are stored in that form from the start. JSONB cannot hold NUL characters,
+    so they are refused on every backend alike.
+    """
+    try:
+        text = json.dumps(value, sort_keys=True, default=str, allow_nan=False)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"audit {field} must be JSON: NaN and infinite numbers are not allowed", field=field
+        ) from exc
+    return _backend_stable(json.loads(text), field)
+
+
+def _backend_stable(value: Any, field: str) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInputError(f"audit {field} must not contain NUL characters", field=field)
+        return value
+    if isinstance(value, float):
+        if value == 0.0:
+            return 0.0  # -0.0: no negative zero in a decimal
+        if abs(value) >= 1e16:  # printed with an exponent; always integral at this size
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {_backend_stable(k, field): _backend_stable(v, field) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_backend_stable(item, field) for item in value]
+    return value
+
+
+def _check_text(value: object, field: str, limit: int) -> str:
+    """actor, action and target: strings that fit their column on every backend."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"audit {field} must be a non-empty string", field=field)
+    if len(value) > limit:
+        raise InvalidInputError(
+            f"audit {field} is {len(value)} characters long; the limit is {limit}", field=field
+        )
+    if "\x00" in value:
+        raise InvalidInputError(f"audit {field} must not contain NUL characters", field=field)
+    return value
 
 
 def entry_hash(
@@ -99,6 +143,10 @@ class AuditLog:
         after: Any = None,
     ) -> AuditEntry:
         """Append one entry inside the caller's write transaction ``conn``."""
+        actor = _check_text(actor, "actor", 200)  # the column sizes in schema.audit_log
+        action = _check_text(action, "action", 64)
+        target = _check_text(target, "target", 500)
+        before_c, after_c = _canonical(before, "before"), _canonical(after, "after")
         head = conn.execute(
             sa.select(audit_head.c.seq, audit_head.c.hash)
             .where(audit_head.c.id == 1)
@@ -110,7 +158,6 @@ class AuditLog:
         else:
             seq, prev = int(head.seq) + 1, head.hash
         ts = int(time.time() * 1000)
-        before_c, after_c = _canonical(before), _canonical(after)
         digest = entry_hash(seq, ts, actor, action, target, before_c, after_c, prev)
         conn.execute(
             audit_log.insert().values(
@@ -154,20 +201,19 @@ class AuditLog:
             rows = conn.execute(query.order_by(order).limit(limit)).mappings().all()
         return [AuditEntry(**dict(row)) for row in rows]
 
-    def _iter_all(self, batch: int = 5000) -> Iterator[AuditEntry]:
+    def _iter_all(self, conn: Connection, batch: int = 5000) -> Iterator[AuditEntry]:
         last = 0
         while True:
-            with self.meta.read() as conn:
-                rows = (
-                    conn.execute(
-                        sa.select(audit_log)
-                        .where(audit_log.c.seq > last)
-                        .order_by(audit_log.c.seq)
-                        .limit(batch)
-                    )
-                    .mappings()
-                    .all()
+            rows = (
+                conn.execute(
+                    sa.select(audit_log)
+                    .where(audit_log.c.seq > last)
+                    .order_by(audit_log.c.seq)
+                    .limit(batch)
                 )
+                .mappings()
+                .all()
+            )
             if not rows:
                 return
             for row in rows:
@@ -175,10 +221,21 @@ class AuditLog:
             last = rows[-1]["seq"]
 
     def verify(self) -> VerifyResult:
-        """Walk the chain; name the first entry that was edited, removed or reordered."""
+        """Walk the chain; name the first entry that was edited, removed or reordered.
+
+        The entries and the head are read in one transaction on one snapshot (SQLite's WAL read
+        transaction; REPEATABLE READ on PostgreSQL), so entries appended while ``verify`` runs
+        are neither reported missing nor make the head look wrong.
+        """
+        with self.meta.read() as conn:
+            if self.meta.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            return self._verify(conn)
+
+    def _verify(self, conn: Connection) -> VerifyResult:
         expected_seq, prev = 1, GENESIS
         checked = 0
-        for entry in self._iter_all():
+        for entry in self._iter_all(conn):
             if entry.seq != expected_seq:
                 return VerifyResult(
                     False, checked, expected_seq, f"entry {expected_seq} is missing (deleted)"
@@ -210,10 +267,9 @@ class AuditLog:
                 )
             checked += 1
             expected_seq, prev = entry.seq + 1, entry.hash
-        with self.meta.read() as conn:
-            head = conn.execute(
-                sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-            ).first()
+        head = conn.execute(
+            sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        ).first()
         head_seq, head_hash = (0, GENESIS) if head is None else (int(head.seq), head.hash)
         if head_seq != expected_seq - 1 or head_hash != prev:
             if head_seq > expected_seq - 1:

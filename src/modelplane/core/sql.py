@@ -66,3 +66,24 @@ def inserted_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def fetch_tuples(conn: Connection, stmt: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """Run a Core SELECT and return plain tuples straight from the DB-API cursor.
+
+    For bulk reads (thousands of rows) SQLAlchemy's Row construction costs more than the query;
+    parameters stay bound (``render_postcompile`` only expands IN lists into placeholders).
+    Only for columns whose DB-API values need no conversion (text, numbers).
+    """
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any
+    if conn.dialect.paramstyle == "qmark":
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+    else:
+        params = compiled.params
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -2,53 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelplane.tracking.records import RunInfo
+from modelplane.tracking.query import RunPage
 
 if TYPE_CHECKING:
     import pandas as pd
 
-BASE_COLUMNS = [
-    "run_id",
-    "experiment_id",
-    "experiment",
-    "run_name",
-    "status",
-    "start_time",
-    "end_time",
-    "user",
-    "code_version",
-]
 
-
-def runs_frame(infos: Sequence[RunInfo]) -> pd.DataFrame:
+def runs_frame(page: RunPage) -> pd.DataFrame:
     import pandas as pd
 
-    param_keys: dict[str, None] = {}
-    metric_keys: dict[str, None] = {}
-    tag_keys: dict[str, None] = {}
-    for info in infos:
-        param_keys.update(dict.fromkeys(info.params))
-        metric_keys.update(dict.fromkeys(info.metrics))
-        tag_keys.update(dict.fromkeys(info.tags))
+    rows = page.rows
+    ids = [r.id for r in rows]
     columns: dict[str, Any] = {
-        "run_id": [i.id for i in infos],
-        "experiment_id": [i.experiment_id for i in infos],
-        "experiment": [i.experiment for i in infos],
-        "run_name": [i.name for i in infos],
-        "status": [i.status for i in infos],
-        "start_time": pd.to_datetime([i.start_time for i in infos], unit="ms", utc=True),
-        "end_time": pd.to_datetime([i.end_time for i in infos], unit="ms", utc=True),
-        "user": [i.user for i in infos],
-        "code_version": [i.code_version for i in infos],
+        "run_id": ids,
+        "experiment_id": [r.experiment_id for r in rows],
+        "experiment": [r.experiment for r in rows],
+        "run_name": [r.name for r in rows],
+        "status": [r.status for r in rows],
+        "start_time": pd.to_datetime([r.start_time for r in rows], unit="ms", utc=True),
+        "end_time": pd.to_datetime([r.end_time for r in rows], unit="ms", utc=True),
+        "user": [r.user for r in rows],
+        "code_version": [r.code_version for r in rows],
     }
     nan = float("nan")
-    for key in sorted(metric_keys):
-        columns[f"metrics.{key}"] = [i.metrics.get(key, nan) for i in infos]
-    for key in sorted(param_keys):
-        columns[f"params.{key}"] = [i.params.get(key) for i in infos]
-    for key in sorted(tag_keys):
-        columns[f"tags.{key}"] = [i.tags.get(key) for i in infos]
+    for prefix, table, missing in (
+        ("metrics", page.metrics, nan),
+        ("params", page.params, None),
+        ("tags", page.tags, None),
+    ):
+        keys: dict[str, None] = {}
+        for i in ids:
+            keys.update(dict.fromkeys(table[i]))
+        per_run = [table[i] for i in ids]
+        for key in sorted(keys):
+            columns[f"{prefix}.{key}"] = [d.get(key, missing) for d in per_run]
     return pd.DataFrame(columns)

@@ -22,10 +22,7 @@ from modelplane.core.sql import inserted_id, now_ms, upsert
 from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.schema import (
-    dataset_versions,
-    datasets,
     experiments,
-    latest_metrics,
     metrics,
     run_datasets,
     run_params,
@@ -33,6 +30,7 @@ from modelplane.stores.metadata.schema import (
     runs,
 )
 from modelplane.tracking.filters import parse_filter, to_conditions
+from modelplane.tracking.query import RunPage, fetch_runs
 from modelplane.tracking.records import RUN_STATUSES, Experiment, MetricPoint, RunInfo
 
 if TYPE_CHECKING:
@@ -362,8 +360,8 @@ class TrackingService:
     def get_run(self, run_id: str) -> RunInfo:
         with self.meta.read() as conn:
             self._require_run(conn, run_id)
-            infos = self._load_runs(conn, runs.c.id == run_id)
-        return infos[0]
+            page = fetch_runs(conn, runs.c.id == run_id, reuse_condition=True)
+        return _infos(page)[0]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         with self.meta.read() as conn:
@@ -374,20 +372,6 @@ class TrackingService:
                 .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
             ).all()
         return [MetricPoint(r.key, _read_value(r.value), r.step, r.timestamp) for r in rows]
-
-    def list_runs(
-        self,
-        experiment: str | None = None,
-        filter: str | None = None,
-        *,
-        order_by: Sequence[str] | None = None,
-        max_results: int = 1000,
-    ) -> list[RunInfo]:
-        condition = self._condition(experiment, filter)
-        if condition is None:
-            return []
-        with self.meta.read() as conn:
-            return self._load_runs(conn, condition, order_by=order_by, limit=max_results)
 
     def search_runs(
         self,
@@ -400,104 +384,62 @@ class TrackingService:
         """A DataFrame with one row per run and ``params.*``, ``metrics.*``, ``tags.*`` columns."""
         from modelplane.tracking.frame import runs_frame
 
-        condition = self._condition(experiment, filter)
-        if condition is None:
-            return runs_frame([])
-        with self.meta.read() as conn:
-            infos = self._load_runs(conn, condition, order_by=order_by, limit=max_results)
-        return runs_frame(infos)
+        page = self._page(experiment, filter, order_by, max_results)
+        return runs_frame(page)
 
-    def _condition(self, experiment: str | Sequence[str] | None, filter: str | None) -> Any:
-        conditions = to_conditions(parse_filter(filter))
-        if experiment is not None:
-            names = [experiment] if isinstance(experiment, str) else list(experiment)
-            ids = []
-            for name in names:
-                exp = self.find_experiment(name)
-                if exp is not None:
-                    ids.append(exp.id)
-            if not ids:
-                return None
-            conditions.append(runs.c.experiment_id.in_(ids))
-        return sa.and_(sa.true(), *conditions)
-
-    def _load_runs(
+    def list_runs(
         self,
-        conn: Connection,
-        condition: Any,
+        experiment: str | None = None,
+        filter: str | None = None,
         *,
         order_by: Sequence[str] | None = None,
-        limit: int = 100_000,
+        max_results: int = 1000,
     ) -> list[RunInfo]:
-        if not 1 <= limit <= 1_000_000:
-            raise InvalidInputError(
-                "max_results must be between 1 and 1000000", field="max_results"
-            )
-        from modelplane.tracking.ordering import order_clauses
+        page = self._page(experiment, filter, order_by, max_results)
+        return _infos(page)
 
-        query = (
-            sa.select(runs, experiments.c.name.label("experiment"))
-            .join(experiments, experiments.c.id == runs.c.experiment_id)
-            .where(condition)
-            .order_by(*order_clauses(order_by))
-            .limit(limit)
+    def _page(
+        self,
+        experiment: str | Sequence[str] | None,
+        filter: str | None,
+        order_by: Sequence[str] | None,
+        max_results: int,
+    ) -> RunPage:
+        clauses = parse_filter(filter)
+        conditions = to_conditions(clauses)
+        if experiment is not None:
+            names = [experiment] if isinstance(experiment, str) else list(experiment)
+            ids = [exp.id for exp in map(self.find_experiment, names) if exp is not None]
+            if not ids:
+                return RunPage([], {}, {}, {}, {})
+            conditions.append(runs.c.experiment_id.in_(ids))
+        with self.meta.read() as conn:
+            return fetch_runs(
+                conn,
+                sa.and_(sa.true(), *conditions),
+                reuse_condition=not clauses,
+                order_by=order_by,
+                limit=max_results,
+            )
+
+
+def _infos(page: RunPage) -> list[RunInfo]:
+    return [
+        RunInfo(
+            r.id,
+            r.experiment_id,
+            r.experiment,
+            r.name,
+            r.status,
+            r.start_time,
+            r.end_time,
+            r.user,
+            r.source,
+            r.code_version,
+            page.params[r.id],
+            page.metrics[r.id],
+            page.tags[r.id],
+            page.datasets[r.id],
         )
-        rows = conn.execute(query).all()
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
-        params: dict[str, dict[str, str]] = {i: {} for i in ids}
-        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
-        mets: dict[str, dict[str, float]] = {i: {} for i in ids}
-        used: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        # a sub-select is cheaper than a huge IN list
-        id_filter: Any = ids if len(ids) <= 500 else sa.select(query.subquery().c.id)
-        for run_id, key, value in conn.execute(
-            sa.select(run_params.c.run_id, run_params.c.key, run_params.c.value).where(
-                run_params.c.run_id.in_(id_filter)
-            )
-        ):
-            params[run_id][key] = value
-        for run_id, key, value in conn.execute(
-            sa.select(run_tags.c.run_id, run_tags.c.key, run_tags.c.value).where(
-                run_tags.c.run_id.in_(id_filter)
-            )
-        ):
-            tags[run_id][key] = value
-        for run_id, key, value in conn.execute(
-            sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value).where(
-                latest_metrics.c.run_id.in_(id_filter)
-            )
-        ):
-            mets[run_id][key] = _read_value(value)
-        for run_id, name, version, context in conn.execute(
-            sa.select(
-                run_datasets.c.run_id,
-                datasets.c.name,
-                dataset_versions.c.version,
-                run_datasets.c.context,
-            )
-            .join(dataset_versions, dataset_versions.c.id == run_datasets.c.dataset_version_id)
-            .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-            .where(run_datasets.c.run_id.in_(id_filter))
-        ):
-            used[run_id].append({"name": name, "version": version, "context": context})
-        return [
-            RunInfo(
-                r.id,
-                r.experiment_id,
-                r.experiment,
-                r.name,
-                r.status,
-                r.start_time,
-                r.end_time,
-                r.user,
-                r.source,
-                r.code_version,
-                params[r.id],
-                mets[r.id],
-                tags[r.id],
-                used[r.id],
-            )
-            for r in rows
-        ]
+        for r in page.rows
+    ]

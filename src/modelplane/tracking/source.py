@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -18,7 +19,13 @@ def git_commit(start: Path | None = None) -> str | None:
     """The HEAD commit of the repository containing ``start`` (default: the entry script's folder),
     with a ``-dirty`` suffix when tracked files have changes; None outside a repository."""
     script = entry_script()
-    folder = start or (Path(script).parent if script else Path.cwd())
+    return _commit_of(start or (Path(script).parent if script else Path.cwd()))
+
+
+@lru_cache(maxsize=16)
+def _commit_of(folder: Path) -> str | None:
+    """Cached per folder for the life of the process: a training script starting 1,000 runs
+    should not spawn 2,000 git processes."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"],

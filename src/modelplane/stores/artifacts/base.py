@@ -78,6 +78,7 @@ class ArtifactStore(abc.ABC):
     # -- public API -----------------------------------------------------------------------------
 
     def put_bytes(self, key: str, data: bytes) -> ArtifactInfo:
+        key = check_artifact_key(key)  # before anything is written, even a temp file
         with tempfile.NamedTemporaryFile(prefix="mp-put-", delete=False) as tmp:
             tmp.write(data)
         try:
@@ -105,6 +106,9 @@ class ArtifactStore(abc.ABC):
 
     def put_dir(self, prefix: str, local_dir: Path) -> dict[str, str]:
         """Store every regular file under ``local_dir`` below ``prefix``; return {relpath: sha256}."""
+        prefix = check_artifact_key(prefix)
+        if not local_dir.is_dir():
+            raise InvalidInputError(f"{local_dir} is not a folder", field="path")
         files: dict[str, str] = {}
         for path in sorted(p for p in local_dir.rglob("*") if p.is_file() and not p.is_symlink()):
             rel = path.relative_to(local_dir).as_posix()
@@ -112,6 +116,7 @@ class ArtifactStore(abc.ABC):
         return files
 
     def record(self, key: str) -> ArtifactInfo | None:
+        key = check_artifact_key(key)
         t = artifacts_table
         with self.meta.read() as conn:
             row = conn.execute(sa.select(t.c.sha256, t.c.size).where(t.c.key == key)).first()
@@ -160,8 +165,10 @@ class ArtifactStore(abc.ABC):
 
         Files already in ``dest`` are re-hashed and only fetched again when they do not match.
         """
-        for rel, sha in files.items():
+        prefix = check_artifact_key(prefix)
+        for rel in files:  # every name is checked before anything is fetched
             check_artifact_key(rel)
+        for rel, sha in files.items():
             target = dest / rel
             if target.is_file() and sha256_file(target)[0] == sha:
                 continue
@@ -208,14 +215,29 @@ class ArtifactStore(abc.ABC):
     def _record(self, info: ArtifactInfo) -> None:
         t = artifacts_table
         now = int(time.time() * 1000)
-        with self.meta.write() as conn:
-            exists = conn.execute(sa.select(t.c.key).where(t.c.key == info.key)).first()
-            if exists is None:
-                conn.execute(
-                    t.insert().values(
-                        key=info.key, sha256=info.sha256, size=info.size, created_at=now
+        try:
+            with self.meta.write() as conn:
+                known = conn.execute(sa.select(t.c.sha256).where(t.c.key == info.key)).first()
+                if known is None:
+                    conn.execute(
+                        t.insert().values(
+                            key=info.key, sha256=info.sha256, size=info.size, created_at=now
+                        )
                     )
-                )
+                    return
+                recorded = str(known.sha256)
+        except sa.exc.IntegrityError:  # a concurrent writer recorded the key first (PostgreSQL)
+            other = self.record(info.key)
+            if other is None:
+                raise
+            recorded = other.sha256
+        if recorded != info.sha256:
+            # Another writer stored other bytes under this key at the same time.
+            raise ConflictError(
+                f"artifact {info.key!r} was stored concurrently with other content; artifacts are "
+                "immutable",
+                key=info.key,
+            )
 
 
 def open_artifact_store(root: str, meta: MetadataStore) -> ArtifactStore:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO
 
+from modelplane.errors import ConflictError, PermissionDeniedError
 from modelplane.stores.artifacts.base import ArtifactStore
 from modelplane.stores.metadata import MetadataStore
 
@@ -20,15 +23,32 @@ class LocalArtifactStore(ArtifactStore):
         self.path = Path(root).expanduser().resolve()
 
     def _target(self, key: str) -> Path:
-        target = (self.path / key).resolve()
-        # Keys are validated already; this guards against symlinks planted inside the store.
-        if not target.is_relative_to(self.path):
-            raise PermissionError(f"{key!r} resolves outside the artifact store")
+        # Keys are validated already (no '..', '.', empty or absolute parts), so ``path / key`` is
+        # canonical unless a symlink was planted inside the store: never follow one, wherever it
+        # points (outside the store, or to another artifact).
+        target = self.path / key
+        if target.resolve() != target:
+            raise PermissionDeniedError(
+                f"artifact {key!r} goes through a symbolic link inside the artifact store "
+                f"{self.path}; refusing to follow it",
+                key=key,
+            )
         return target
 
     def _write_file(self, key: str, local: Path) -> None:
         target = self._target(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        created = [
+            d
+            for d in (target.parent, *target.parent.parents)
+            if d.is_relative_to(self.path) and not d.exists()
+        ]
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise ConflictError(
+                f"cannot store artifact {key!r}: a parent of it is already an artifact (a file)",
+                key=key,
+            ) from exc
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out, open(local, "rb") as src:
@@ -36,24 +56,52 @@ class LocalArtifactStore(ArtifactStore):
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
+        except IsADirectoryError as exc:
+            os.unlink(tmp)
+            raise ConflictError(
+                f"cannot store artifact {key!r}: it is already a folder of other artifacts",
+                key=key,
+            ) from exc
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        # Make the rename durable: the folder holding the file and every folder created for it.
+        for folder in [target.parent, *(d.parent for d in created)]:
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def _open_read(self, key: str) -> IO[bytes]:
-        return open(self._target(key), "rb")
+        target = self._target(key)
+        try:
+            # O_NOFOLLOW: a symlink swapped in after the check above is still not followed.
+            # O_NONBLOCK: a FIFO planted under the key cannot hang the reader.
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except NotADirectoryError as exc:  # a parent is a file: the key cannot exist
+            raise FileNotFoundError(str(target)) from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise PermissionDeniedError(
+                    f"artifact {key!r} is a symbolic link inside the artifact store; refusing to "
+                    "follow it",
+                    key=key,
+                ) from exc
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO, a device...
+            os.close(fd)
+            raise FileNotFoundError(str(target))
+        return os.fdopen(fd, "rb")
 
     def _exists(self, key: str) -> bool:
         return self._target(key).is_file()
 
     def _delete(self, key: str) -> None:
-        self._target(key).unlink(missing_ok=True)
+        target = self._target(key)
+        if target.is_file():
+            target.unlink(missing_ok=True)
 
     def uri(self, key: str) -> str:
         return self._target(key).as_uri()

@@ -136,9 +136,7 @@ class MetadataStore:
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return _revision(conn)
 
     def migrate(self) -> None:
         """Bring the schema to the head revision; cheap when it is already there."""
@@ -146,6 +144,12 @@ class MetadataStore:
             if self.current_revision() == HEAD_REVISION:
                 return
             with self._migration_lock() as conn:
+                # Another process may have migrated while this one waited for the lock: then
+                # there is nothing to do (and no need to import Alembic at all).
+                done = _revision(conn) == HEAD_REVISION
+                conn.rollback()
+                if done:
+                    return
                 from alembic.util.exc import CommandError
 
                 from modelplane.stores.metadata.migrations.runner import upgrade
@@ -198,6 +202,13 @@ class MetadataStore:
 
     def __repr__(self) -> str:
         return f"MetadataStore({self._safe_url()!r})"
+
+
+def _revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    revision: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return revision
 
 
 def _configure_sqlite(engine: Engine) -> None:

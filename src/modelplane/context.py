@@ -1,4 +1,5 @@
-"""A Workspace wires settings to stores and services; everything in the SDK goes through one.
+"""The Workspace (module ``context``; not ``workspace``, which would shadow ``mp.workspace()``)
+wires settings to stores and services; everything in the SDK goes through one.
 
 Constructing a Workspace does no I/O: stores open (and migrate) on first use.
 """
