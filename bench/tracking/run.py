@@ -118,6 +118,14 @@ def main() -> None:
         fmt = lambda xs: " / ".join(f"{x:.4f}" if x < 1 else f"{x:.2f}" for x in xs)  # noqa: E731
         print(f"| {label} | {fmt(m)} | {fmt(o)} | {ratio:.1f}× |")
     per_call = [float(r["log_metric_s"]) / float(r["values"]) * 1000 for r in results["modelplane"]]  # type: ignore[arg-type]
+    pandas_s = [float(r["pandas_import_s"]) for r in results["modelplane"]]  # type: ignore[arg-type]
+    imports = [float(r["import_s"]) for r in results["mlflow"]]  # type: ignore[arg-type]
+    ours = [float(r["import_s"]) for r in results["modelplane"]]  # type: ignore[arg-type]
+    print(
+        f"\nimport: mlflow {' / '.join(f'{x:.2f}' for x in imports)} s (includes pandas); "
+        f"modelplane {' / '.join(f'{x:.3f}' for x in ours)} s "
+        f"+ pandas on first use {' / '.join(f'{x:.2f}' for x in pandas_s)} s (excluded from its first search)"
+    )
     print(f"\nmodelplane log_metric per call: {' / '.join(f'{x:.3f}' for x in per_call)} ms")
 
 

@@ -169,16 +169,13 @@ def test_bad_order_by(ws: mp.Workspace) -> None:
 
 def test_search_uses_indexes_sqlite(sqlite_ws: mp.Workspace) -> None:
     """Filters are index lookups, not scans: the plan names the (key, value) indexes."""
-    import sqlalchemy as sa
+    from modelplane.tracking.filters import parse_filter, to_sql
 
-    from modelplane.stores.metadata.schema import runs
-    from modelplane.tracking.filters import parse_filter, to_conditions
-
-    cond = sa.and_(*to_conditions(parse_filter("metrics.auc > 0.9 and params.C = '1'")))
-    query = sa.select(runs.c.id).where(cond)
-    engine = sqlite_ws.meta.engine
-    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-    with engine.connect() as conn:
-        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    where, params = to_sql(parse_filter("metrics.auc > 0.9 and params.C = '1'"), "?")
+    sql = f"SELECT r.id FROM runs r WHERE {' AND '.join(where)}"
+    with sqlite_ws.meta.engine.connect() as conn:
+        plan = " ".join(
+            str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(params))
+        )
     assert "ix_latest_metrics_key_value" in plan
     assert "ix_run_params_key_value" in plan

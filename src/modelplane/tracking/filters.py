@@ -10,8 +10,9 @@ Grammar (MLflow-compatible subset)::
     value   := number | 'string' | "string" | ( value, … )
 
 Metrics compare numerically; params and tags are strings (=, !=, LIKE, ILIKE, IN, NOT IN).
-Each clause becomes ``runs.id IN (SELECT run_id FROM <table> WHERE key = … AND value <op> …)``,
-served by the (key, value) indexes.
+Each clause becomes ``r.id IN (SELECT run_id FROM <table> WHERE key = ? AND value <op> ?)``
+(plain SQL text with bound parameters, valid on SQLite and PostgreSQL), served by the
+(key, value) indexes.
 """
 
 from __future__ import annotations
@@ -20,11 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.sql.elements import ColumnElement
-
 from modelplane.errors import InvalidInputError
-from modelplane.stores.metadata.schema import latest_metrics, run_params, run_tags, runs
 
 MAX_FILTER_LEN = 10_000
 
@@ -39,17 +36,17 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
-_ATTRIBUTES = {
-    "run_id": runs.c.id,
-    "id": runs.c.id,
-    "run_name": runs.c.name,
-    "name": runs.c.name,
-    "status": runs.c.status,
-    "start_time": runs.c.start_time,
-    "end_time": runs.c.end_time,
-    "user": runs.c.user,
-    "code_version": runs.c.code_version,
-}
+_ATTRIBUTES = (
+    "run_id",
+    "id",
+    "run_name",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "user",
+    "code_version",
+)
 _PREFIXES = {
     "metrics": "metric",
     "metric": "metric",
@@ -232,50 +229,57 @@ def _as_text(value: Any) -> Any:
     return value
 
 
-def _compare(col: Any, op: str, value: Any) -> ColumnElement[bool]:
-    if op == "=":
-        return col == value  # type: ignore[no-any-return]
-    if op == "!=":
-        return col != value  # type: ignore[no-any-return]
-    if op == "<":
-        return col < value  # type: ignore[no-any-return]
-    if op == "<=":
-        return col <= value  # type: ignore[no-any-return]
-    if op == ">":
-        return col > value  # type: ignore[no-any-return]
-    if op == ">=":
-        return col >= value  # type: ignore[no-any-return]
-    if op == "LIKE":
-        return col.like(value)  # type: ignore[no-any-return]
+_ATTR_SQL = {
+    "run_id": "r.id",
+    "id": "r.id",
+    "run_name": "r.name",
+    "name": "r.name",
+    "status": "r.status",
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+    "user": 'r."user"',
+    "code_version": "r.code_version",
+}
+_CHILD_SQL = {"metric": "latest_metrics", "param": "run_params", "tag": "run_tags"}
+
+
+def _compare_sql(column: str, op: str, value: Any, mark: str) -> tuple[str, list[Any]]:
+    if op in ("IN", "NOT IN"):
+        return f"{column} {op} ({', '.join([mark] * len(value))})", list(value)
     if op == "ILIKE":
-        return sa.func.lower(col).like(sa.func.lower(value))
-    if op == "IN":
-        return col.in_(value)  # type: ignore[no-any-return]
-    if op == "NOT IN":
-        return col.not_in(value)  # type: ignore[no-any-return]
+        return f"lower({column}) LIKE lower({mark})", [value]
+    if op in ("=", "!=", "<", "<=", ">", ">=", "LIKE"):
+        return f"{column} {op} {mark}", [value]
     raise InvalidInputError(f"unsupported operator {op!r}", field="filter")
 
 
-def to_conditions(clauses: list[Clause]) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    tables = {"metric": latest_metrics, "param": run_params, "tag": run_tags}
+def to_sql(clauses: list[Clause], mark: str) -> tuple[list[str], list[Any]]:
+    """SQL conditions on the runs table aliased ``r`` and their parameters, in order.
+
+    Only fixed SQL text is generated; every value — keys included — is a bound parameter.
+    Each metric/param/tag clause is an ``r.id IN (SELECT run_id …)`` served by the child table's
+    (key, value) index.
+    """
+    parts: list[str] = []
+    params: list[Any] = []
     for c in clauses:
         if c.kind == "attr":
-            col = _ATTRIBUTES[c.key]
             value = c.value
-            if c.key in ("start_time", "end_time") and not isinstance(value, (float, list)):
-                raise InvalidInputError(f"{c.key} compares with epoch milliseconds", field="filter")
             if c.key in ("start_time", "end_time"):
+                if not isinstance(value, (float, list)):
+                    raise InvalidInputError(
+                        f"{c.key} compares with epoch milliseconds", field="filter"
+                    )
                 value = [int(v) for v in value] if isinstance(value, list) else int(value)
             elif isinstance(value, float) or (
                 isinstance(value, list) and any(isinstance(v, float) for v in value)
             ):
                 value = _as_text(value)
-            conditions.append(_compare(col, c.op, value))
-            continue
-        table = tables[c.kind]
-        sub = sa.select(table.c.run_id).where(
-            table.c.key == c.key, _compare(table.c.value, c.op, c.value)
-        )
-        conditions.append(runs.c.id.in_(sub))
-    return conditions
+            sql, ps = _compare_sql(_ATTR_SQL[c.key], c.op, value, mark)
+        else:
+            cond, ps = _compare_sql("value", c.op, c.value, mark)
+            sql = f"r.id IN (SELECT run_id FROM {_CHILD_SQL[c.kind]} WHERE key = {mark} AND {cond})"
+            ps = [c.key, *ps]
+        parts.append(sql)
+        params.extend(ps)
+    return parts, params

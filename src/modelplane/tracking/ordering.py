@@ -1,58 +1,52 @@
-"""``order_by`` for run listings: ``["metrics.auc DESC", "start_time"]`` → SQL ORDER BY clauses."""
+"""``order_by`` for run listings: ``["metrics.auc DESC", "start_time"]`` → an ORDER BY clause."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
 from modelplane.errors import InvalidInputError
-from modelplane.stores.metadata.schema import latest_metrics, run_params, run_tags, runs
 
 _ATTRS = {
-    "start_time": runs.c.start_time,
-    "end_time": runs.c.end_time,
-    "run_name": runs.c.name,
-    "name": runs.c.name,
-    "status": runs.c.status,
-    "run_id": runs.c.id,
+    "start_time": "r.start_time",
+    "end_time": "r.end_time",
+    "run_name": "r.name",
+    "name": "r.name",
+    "status": "r.status",
+    "run_id": "r.id",
 }
+_CHILD = {"metrics": "latest_metrics", "params": "run_params", "tags": "run_tags"}
 
 
-def order_clauses(order_by: Sequence[str] | None) -> list[Any]:
+def order_sql(order_by: Sequence[str] | None, mark: str) -> tuple[str, list[Any]]:
+    """The ORDER BY expression list (runs aliased ``r``) and its parameters (child-table keys)."""
     if not order_by:
-        return [runs.c.start_time.desc(), runs.c.id]
+        return "r.start_time DESC, r.id", []
     if isinstance(order_by, str):
         order_by = [order_by]
-    out: list[Any] = []
+    parts: list[str] = []
+    params: list[Any] = []
     for item in order_by:
         if not isinstance(item, str) or len(item) > 300:
             raise InvalidInputError("order_by items must be short strings", field="order_by")
-        parts = item.strip().split()
+        words = item.strip().split()
         if (
-            not parts
-            or len(parts) > 2
-            or (len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC"))
+            not words
+            or len(words) > 2
+            or (len(words) == 2 and words[1].upper() not in ("ASC", "DESC"))
         ):
             raise InvalidInputError(
                 f"invalid order_by {item!r}: expected 'FIELD' or 'FIELD ASC|DESC'", field="order_by"
             )
-        name, desc = parts[0], len(parts) == 2 and parts[1].upper() == "DESC"
-        col: Any
+        name, desc = words[0], len(words) == 2 and words[1].upper() == "DESC"
         if name.startswith(("metrics.", "params.", "tags.")):
             prefix, key = name.split(".", 1)
-            key = key.strip("`")
-            table = {"metrics": latest_metrics, "params": run_params, "tags": run_tags}[prefix]
-            col = (
-                sa.select(table.c.value)
-                .where(table.c.run_id == runs.c.id, table.c.key == key)
-                .scalar_subquery()
-            )
+            expr = f"(SELECT value FROM {_CHILD[prefix]} WHERE run_id = r.id AND key = {mark})"
+            params.append(key.strip("`"))
         elif name.removeprefix("attributes.") in _ATTRS:
-            col = _ATTRS[name.removeprefix("attributes.")]
+            expr = _ATTRS[name.removeprefix("attributes.")]
         else:
             raise InvalidInputError(f"cannot order by {name!r}", field="order_by")
-        out.append(col.desc().nulls_last() if desc else col.asc().nulls_last())
-    out.append(runs.c.id)
-    return out
+        parts.append(f"{expr} {'DESC' if desc else 'ASC'} NULLS LAST")
+    parts.append("r.id")
+    return ", ".join(parts), params

@@ -64,6 +64,31 @@ class RunInfo:
             "datasets": self.datasets,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+        """The inverse of :meth:`to_dict` (``None`` metrics become NaN)."""
+        metrics = data.get("metrics") or {}
+        return cls(
+            id=str(data["id"]),
+            experiment_id=int(data["experiment_id"]),
+            experiment=str(data["experiment"]),
+            name=str(data["name"]),
+            status=str(data["status"]),
+            start_time=_ms(data["start_time"]) or 0,
+            end_time=_ms(data.get("end_time")),
+            user=data.get("user"),
+            source=data.get("source"),
+            code_version=data.get("code_version"),
+            params=dict(data.get("params") or {}),
+            metrics={k: math.nan if v is None else float(v) for k, v in metrics.items()},
+            tags=dict(data.get("tags") or {}),
+            datasets=list(data.get("datasets") or []),
+        )
+
+
+def _ms(iso: str | None) -> int | None:
+    return None if iso is None else round(datetime.fromisoformat(iso).timestamp() * 1000)
+
 
 def _iso(ms: int | None) -> str | None:
     dt = ms_to_dt(ms)

@@ -29,7 +29,7 @@ from modelplane.stores.metadata.schema import (
     run_tags,
     runs,
 )
-from modelplane.tracking.filters import parse_filter, to_conditions
+from modelplane.tracking.filters import parse_filter, to_sql
 from modelplane.tracking.query import RunPage, fetch_runs
 from modelplane.tracking.records import RUN_STATUSES, Experiment, MetricPoint, RunInfo
 
@@ -360,7 +360,8 @@ class TrackingService:
     def get_run(self, run_id: str) -> RunInfo:
         with self.meta.read() as conn:
             self._require_run(conn, run_id)
-            page = fetch_runs(conn, runs.c.id == run_id, reuse_condition=True)
+            mark = self.meta.placeholder
+            page = fetch_runs(conn, [f"r.id = {mark}"], [run_id])
         return _infos(page)[0]
 
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
@@ -406,18 +407,20 @@ class TrackingService:
         max_results: int,
     ) -> RunPage:
         clauses = parse_filter(filter)
-        conditions = to_conditions(clauses)
+        mark = self.meta.placeholder
+        where, params = to_sql(clauses, mark)
         if experiment is not None:
             names = [experiment] if isinstance(experiment, str) else list(experiment)
             ids = [exp.id for exp in map(self.find_experiment, names) if exp is not None]
             if not ids:
                 return RunPage([], {}, {}, {}, {})
-            conditions.append(runs.c.experiment_id.in_(ids))
+            where.insert(0, f"r.experiment_id IN ({', '.join([mark] * len(ids))})")
+            params[:0] = ids
         with self.meta.read() as conn:
             return fetch_runs(
                 conn,
-                sa.and_(sa.true(), *conditions),
-                reuse_condition=not clauses,
+                where,
+                params,
                 order_by=order_by,
                 limit=max_results,
             )
