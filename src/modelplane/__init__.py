@@ -29,6 +29,7 @@ _LAZY = {
     "set_alias": "modelplane.sdk",
     "delete_alias": "modelplane.sdk",
     "load_model": "modelplane.sdk",
+    "Client": "modelplane.client",
     "Workspace": "modelplane.context",
     "Settings": "modelplane.config",
     "ModelplaneError": "modelplane.errors",
@@ -39,6 +40,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "Client",
     "ConflictError",
     "IntegrityError",
     "InvalidInputError",
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from modelplane.client import Client
     from modelplane.config import Settings
     from modelplane.context import Workspace
     from modelplane.errors import (

@@ -16,6 +16,7 @@ from modelplane.config import Settings, load_settings
 if TYPE_CHECKING:
     from modelplane.audit import AuditLog
     from modelplane.data.service import DatasetService
+    from modelplane.endpoints.service import EndpointService
     from modelplane.registry.service import RegistryService
     from modelplane.stores.artifacts import ArtifactStore
     from modelplane.stores.metadata import MetadataStore
@@ -78,6 +79,12 @@ class Workspace:
             self.actor,
             cache_dir=self.settings.home / "cache",
         )
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        from modelplane.endpoints.service import EndpointService
+
+        return EndpointService(self.meta, self.audit, self.actor)
 
     def close(self) -> None:
         if "meta" in self.__dict__:

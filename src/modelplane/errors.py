@@ -10,8 +10,10 @@ map errors in a single place.
     │   └── PayloadTooLargeError         413 / exit 2
     ├── NotFoundError                    404 / exit 2   unknown model, version, alias, run, dataset
     ├── ConflictError                    409 / exit 1   state conflicts (duplicate, wrong status)
+    ├── AuthenticationError              401 / exit 1   no or unknown credentials
     ├── PermissionDeniedError            403 / exit 1
     ├── UnavailableError                 503 / exit 1   overloaded or draining; retry later
+    ├── TimeoutError_                    504 / exit 1   a model exceeded its time limit
     ├── IntegrityError                   500 / exit 1   stored bytes do not match their recorded checksum
     ├── AuditChainError                  500 / exit 1   the audit log's hash chain is broken
     ├── FlavorError                      400 / exit 2   a model object or directory no flavor can handle
@@ -75,6 +77,18 @@ class ConflictError(ModelplaneError):
     code = "conflict"
 
 
+class AuthenticationError(ModelplaneError):
+    http_status = 401
+    code = "unauthenticated"
+
+
+class TimeoutError_(ModelplaneError):
+    """A model did not answer within its time limit (HTTP 504)."""
+
+    http_status = 504
+    code = "timeout"
+
+
 class PermissionDeniedError(ModelplaneError):
     http_status = 403
     code = "permission_denied"
@@ -106,6 +120,7 @@ class BackendError(ModelplaneError):
 
 __all__ = [
     "AuditChainError",
+    "AuthenticationError",
     "BackendError",
     "ConflictError",
     "FlavorError",
@@ -116,5 +131,6 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "SchemaValidationError",
+    "TimeoutError_",
     "UnavailableError",
 ]

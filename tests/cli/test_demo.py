@@ -1,4 +1,8 @@
-"""``modelplane demo`` runs twice on a fresh home: version 2, @champion moved, dataset unchanged."""
+"""``modelplane demo`` runs twice on a fresh home.
+
+Each run registers the trained model and, for the hot swap, a challenger: run 1 makes v1 (trained)
+and v2 (challenger, @champion after the swap); run 2 makes v3 and v4. The dataset stays v1.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +23,18 @@ def test_demo_twice(cli: Any, home: Path) -> None:
         "@champion",
         "predictions identical",
         "intact",
+        "breast-cancer/1 → breast-cancer/2",
+        " 0 failed",
+        "batch scoring",
         str(home),
     ):
         assert text in out, text
 
     second = cli("demo")  # in-process this time, through the Typer app
     assert second.exit_code == 0, second.output
-    assert "models:/breast-cancer/2" in second.stdout
-    assert "v1 → v2" in second.stdout
+    assert "models:/breast-cancer/3" in second.stdout
+    assert "v2 → v3" in second.stdout
+    assert "breast-cancer/3 → breast-cancer/4" in second.stdout
     assert "datasets:/breast-cancer-train/1" in second.stdout
 
     import modelplane as mp
@@ -35,13 +43,16 @@ def test_demo_twice(cli: Any, home: Path) -> None:
     try:
         assert [d.version for d in mp.list_datasets("breast-cancer-train")] == [1]
         model = mp.get_model("breast-cancer")
-        assert model.latest_version == 2
-        assert model.aliases == {"champion": 2}
-        champion = mp.get_model_version("models:/breast-cancer@champion")
-        assert champion.flavor == "sklearn"
-        assert {m for m in champion.metrics} == {"accuracy", "auc", "f1"}
-        assert champion.metrics["auc"] > 0.95
-        assert [d["name"] for d in champion.datasets] == ["breast-cancer-train"]
+        assert model.latest_version == 4
+        assert model.aliases == {"champion": 4}
+        assert mp.get_model_version("models:/breast-cancer@champion").flavor == "sklearn"
+        trained = mp.get_model_version("models:/breast-cancer/3")
+        assert {m for m in trained.metrics} == {"accuracy", "auc", "f1"}
+        assert trained.metrics["auc"] > 0.95
+        assert [d["name"] for d in trained.datasets] == ["breast-cancer-train"]
+        ep = ws.endpoints.get("breast-cancer")
+        assert ep.config.model == "models:/breast-cancer@champion"
+        assert (home / "demo-scores.parquet").is_file()
         runs = mp.search_runs("demo", "metrics.auc > 0.9")
         assert len(runs) == 2
         assert ws.audit.verify().ok
@@ -51,7 +62,12 @@ def test_demo_twice(cli: Any, home: Path) -> None:
     verify = cli.json("audit", "verify")
     assert verify["ok"] is True
     history = cli.json("models", "aliases", "breast-cancer")
-    assert [(h["old_version"], h["new_version"]) for h in history] == [(None, 1), (1, 2)]
+    assert [(h["old_version"], h["new_version"]) for h in history] == [
+        (None, 1),
+        (1, 2),
+        (2, 3),
+        (3, 4),
+    ]
 
 
 @pytest.mark.slow

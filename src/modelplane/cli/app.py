@@ -35,10 +35,14 @@ from modelplane.cli import (
 )
 from modelplane.cli import audit as audit_cmds
 from modelplane.cli import datasets as datasets_cmds
+from modelplane.cli import endpoints as endpoints_cmds
 from modelplane.cli import models as models_cmds
 from modelplane.cli import runs as runs_cmds
 from modelplane.cli.demo import demo as demo_cmd
+from modelplane.cli.endpoints import deploy as deploy_cmd
 from modelplane.cli.output import JsonFlag, error_line, hide_password, key_values, print_json, show
+from modelplane.cli.score import score as score_cmd
+from modelplane.cli.serve import serve as serve_cmd
 from modelplane.errors import ModelplaneError
 
 PROG = "modelplane"
@@ -203,6 +207,10 @@ app.add_typer(runs_cmds.app, name="runs")
 app.add_typer(datasets_cmds.app, name="datasets")
 app.add_typer(audit_cmds.app, name="audit")
 app.command("demo")(demo_cmd)
+app.command("score")(score_cmd)
+app.command("serve")(serve_cmd)
+app.command("deploy")(deploy_cmd)
+app.add_typer(endpoints_cmds.app, name="endpoints")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

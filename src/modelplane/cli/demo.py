@@ -53,7 +53,7 @@ C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 RANDOM_STATE = 0
 TEST_SIZE = 0.25
 CV_FOLDS = 3
-STEPS = 8
+STEPS = 12
 
 
 @contextmanager
@@ -91,7 +91,7 @@ def _pipeline(c: float) -> Any:
 
 
 def demo() -> None:
-    """Run the lifecycle demo: dataset → run → model → @champion → load → search → audit."""
+    """Run the lifecycle demo: dataset → run → model → @champion → serve → swap → score → audit."""
     started = time.monotonic()
     opts = state()
     import modelplane as mp
@@ -194,6 +194,12 @@ def _run(mp: Any, ws: Workspace, started: float) -> None:
             raise IntegrityError(f"{uri} predicts differently from the model that was registered")
         done(f"loaded {uri}: predictions on {len(X_test)} test rows match the trained model")
 
+        from modelplane.cli.demo_serving import run_serving
+
+        challenger_c = C_GRID[(C_GRID.index(best_c) + 1) % len(C_GRID)]
+        challenger = _pipeline(challenger_c).fit(X_train, y_train)
+        serving = run_serving(mp, ws, X_test, predicted, challenger, begin, done)
+
         begin("searching runs and verifying the audit chain")
         found = mp.search_runs(
             EXPERIMENT, "metrics.auc > 0.9", order_by=["metrics.auc DESC"], max_results=5
@@ -202,7 +208,21 @@ def _run(mp: Any, ws: Workspace, started: float) -> None:
         done(f"audit chain {'intact' if verdict.ok else 'BROKEN'} ({verdict.checked} entries)")
 
     current = mp.get_model_version(MODEL_NAME, mv.version)
-    _summary(ws, ds, run.id, cv_auc, best_c, metrics, current, moved, uri, found, verdict, started)
+    _summary(
+        ws,
+        ds,
+        run.id,
+        cv_auc,
+        best_c,
+        metrics,
+        current,
+        moved,
+        uri,
+        found,
+        verdict,
+        started,
+        serving,
+    )
     if not verdict.ok:
         raise AuditChainError(
             f"audit chain broken at entry {verdict.first_bad_seq}: {verdict.reason}"
@@ -226,8 +246,29 @@ def _summary(
     found: Any,
     verdict: Any,
     started: float,
+    serving: Any,
 ) -> None:
     settings = ws.settings
+    served = key_values(
+        "Serving",
+        [
+            (
+                "endpoint",
+                f"breast-cancer → models:/breast-cancer@champion ({serving.url}, stopped)",
+            ),
+            ("runtime", serving.runtime),
+            (
+                "predictions",
+                f"native JSON + v2 match the model ({serving.native_ms:.1f} ms for 20 rows)",
+            ),
+            (
+                "hot swap",
+                f"{serving.first_model} → {serving.swapped_to} in {serving.swap_seconds:.1f}s; "
+                f"{serving.requests_during_swap} requests, {serving.failed_during_swap} failed",
+            ),
+            ("batch scoring", f"{serving.scored_rows} rows → {serving.scored_file}"),
+        ],
+    )
     dataset = key_values(
         "Dataset",
         [
@@ -289,12 +330,12 @@ def _summary(
     tips = (
         f"Try: modelplane models show {MODEL_NAME} · modelplane models show "
         f"'{uri}' --card · modelplane runs list --experiment {EXPERIMENT} · "
-        "modelplane audit verify"
+        "modelplane audit verify · modelplane serve"
     )
     elapsed = time.monotonic() - started
     show(
         Panel(
-            Group(dataset, "", run, "", model, "", search, "", where, "", tips),
+            Group(dataset, "", run, "", model, "", served, "", search, "", where, "", tips),
             title=f"modelplane demo — done in {elapsed:.1f}s",
             title_align="left",
             border_style="green" if verdict.ok else "red",

@@ -42,3 +42,22 @@ class DatasetVersion:
         if with_profile:
             out["profile"] = self.profile
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetVersion:
+        """The inverse of :meth:`to_dict`, plus ``id`` and ``artifact_key`` when present."""
+        created = datetime.fromisoformat(str(data["created_at"]))
+        return cls(
+            id=int(data.get("id", 0)),
+            name=str(data["name"]),
+            version=int(data["version"]),
+            content_hash=str(data["content_hash"]),
+            artifact_key=str(data.get("artifact_key", "")),
+            num_rows=int(data["num_rows"]),
+            num_columns=int(data["num_columns"]),
+            schema=dict(data.get("schema") or {}),
+            profile=dict(data.get("profile") or {}),
+            source=data.get("source"),
+            created_at=round(created.timestamp() * 1000),
+            created_by=data.get("created_by"),
+        )

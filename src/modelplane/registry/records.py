@@ -11,6 +11,10 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
 
 
+def _ms(iso: str | None) -> int:
+    return 0 if iso is None else round(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     name: str
@@ -61,6 +65,31 @@ class ModelVersion:
             out["model_card"] = self.model_card
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelVersion:
+        """The inverse of :meth:`to_dict` (``model_card``, ``artifact_key``, ``id`` if present)."""
+        return cls(
+            name=str(data["name"]),
+            version=int(data["version"]),
+            flavor=str(data["flavor"]),
+            artifact_key=str(data.get("artifact_key", "")),
+            files=dict(data.get("files") or {}),
+            signature=dict(data.get("signature") or {}),
+            metrics=dict(data.get("metrics") or {}),
+            params=dict(data.get("params") or {}),
+            tags=dict(data.get("tags") or {}),
+            flavor_info=dict(data.get("flavor_info") or {}),
+            description=str(data.get("description") or ""),
+            model_card=str(data.get("model_card") or ""),
+            run_id=data.get("run_id"),
+            status=str(data.get("status") or ""),
+            created_at=_ms(data.get("created_at")),
+            created_by=data.get("created_by"),
+            datasets=list(data.get("datasets") or []),
+            aliases=list(data.get("aliases") or []),
+            id=int(data.get("id", 0)),
+        )
+
 
 @dataclass(frozen=True)
 class RegisteredModel:
@@ -82,6 +111,20 @@ class RegisteredModel:
             "latest_version": self.latest_version,
             "aliases": self.aliases,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegisteredModel:
+        """The inverse of :meth:`to_dict`."""
+        latest = data.get("latest_version")
+        return cls(
+            name=str(data["name"]),
+            description=str(data.get("description") or ""),
+            tags=dict(data.get("tags") or {}),
+            created_at=_ms(data.get("created_at")),
+            updated_at=_ms(data.get("updated_at")),
+            latest_version=None if latest is None else int(latest),
+            aliases={str(k): int(v) for k, v in (data.get("aliases") or {}).items()},
+        )
 
 
 @dataclass(frozen=True)

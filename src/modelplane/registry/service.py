@@ -42,6 +42,8 @@ from modelplane.stores.metadata.schema import (
 )
 
 RESERVED_ALIASES = ("latest",)
+INPUT_EXAMPLE = "input_example.parquet"
+MAX_EXAMPLE_ROWS = 100
 MAX_DESCRIPTION = 20_000
 
 
@@ -119,6 +121,8 @@ class RegistryService:
         signature = infer_signature(model, X_example)
         with tempfile.TemporaryDirectory(prefix="mp-model-") as tmp:
             info = flavor.save(model, Path(tmp))
+            if _save_example(X_example, signature.to_dict(), Path(tmp) / INPUT_EXAMPLE):
+                info["input_example"] = INPUT_EXAMPLE
             return self._record_version(
                 name,
                 flavor.name,
@@ -189,6 +193,77 @@ class RegistryService:
                 tags=all_tags,
                 description=description,
             )
+
+    def register_files(
+        self,
+        name: str,
+        flavor: str,
+        flavor_info: Mapping[str, Any],
+        signature: Mapping[str, Any],
+        folder: Path,
+        *,
+        run_id: str | None = None,
+        dataset_version_ids: Sequence[int] = (),
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Register files a flavor saved elsewhere (an upload) as the next version of ``name``.
+
+        Nothing is deserialised: the flavor name and the signature are validated, ``folder`` must
+        hold only regular files named as flavors name them (plus the input example), and the
+        bytes are stored as they are, with their checksums.
+        """
+        check_name(name, "model name")
+        from modelplane.registry.flavors import get_flavor
+        from modelplane.registry.flavors.base import MODEL_FILE_NAMES
+        from modelplane.registry.signature import Signature
+
+        flavor_name = get_flavor(flavor).name
+        sig = Signature.from_dict(dict(signature) if isinstance(signature, Mapping) else signature)
+        if not isinstance(flavor_info, Mapping):
+            raise InvalidInputError("flavor_info must be a JSON object", field="flavor_info")
+        allowed = MODEL_FILE_NAMES | {INPUT_EXAMPLE}
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InvalidInputError(f"{folder} is not a folder", field="files")
+        present: set[str] = set()
+        for path in folder.iterdir():
+            if path.name not in allowed or path.is_symlink() or not path.is_file():
+                names = ", ".join(sorted(allowed))
+                raise InvalidInputError(
+                    f"model file {path.name[:100]!r} is not allowed: use {names}", field="files"
+                )
+            present.add(path.name)
+        if not present & MODEL_FILE_NAMES:
+            raise InvalidInputError(
+                f"no model file: give one of {', '.join(sorted(MODEL_FILE_NAMES))}", field="files"
+            )
+        listed = flavor_info.get("files", [])
+        if not isinstance(listed, list) or any(f not in present for f in listed):
+            raise InvalidInputError(
+                "flavor_info.files must list uploaded model files only", field="flavor_info.files"
+            )
+        example = flavor_info.get("input_example")
+        if example is not None and (example != INPUT_EXAMPLE or example not in present):
+            raise InvalidInputError(
+                f"flavor_info.input_example must be {INPUT_EXAMPLE!r}, uploaded with the model",
+                field="flavor_info.input_example",
+            )
+        return self._record_version(
+            name,
+            flavor_name,
+            dict(flavor_info),
+            sig.to_dict(),
+            folder,
+            run_id=run_id,
+            dataset_version_ids=dataset_version_ids,
+            metrics=metrics,
+            params=params,
+            tags=tags,
+            description=description,
+        )
 
     def _record_version(
         self,
@@ -747,3 +822,22 @@ def _small(info: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in info.items()
         if isinstance(v, (str, int, float, bool)) and len(str(v)) < 500
     }
+
+
+def _save_example(X: Any, signature: dict[str, Any], path: Path) -> bool:
+    """Keep up to MAX_EXAMPLE_ROWS rows of the input example (columns named as in the signature):
+    serving validates accelerated runtimes and warms new versions with them."""
+    if X is None:
+        return False
+    import pandas as pd
+
+    from modelplane.registry.examples import example_frame
+
+    frame = example_frame(X, signature)
+    if frame is None or frame.empty:
+        return False
+    try:
+        frame.head(MAX_EXAMPLE_ROWS).reset_index(drop=True).to_parquet(path, index=False)
+    except (ValueError, TypeError, ImportError):  # e.g. object columns pyarrow cannot store
+        return False
+    return isinstance(frame, pd.DataFrame)

@@ -280,3 +280,16 @@ audit_head = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
 )
+
+# Named deployments. ``generation`` grows with every change: servers poll it to pick changes up.
+endpoints = sa.Table(
+    "endpoints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("config", JSON, nullable=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)

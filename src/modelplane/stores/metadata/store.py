@@ -141,7 +141,11 @@ class MetadataStore:
     def migrate(self) -> None:
         """Bring the schema to the head revision; cheap when it is already there."""
         try:
-            if self.current_revision() == HEAD_REVISION:
+            path = _sqlite_path(self.url) if self.dialect == "sqlite" else None
+            fresh = path is not None and not path.exists()
+            # A database file that does not exist yet is first opened under the lock, so
+            # processes starting together never race to create it and switch it to WAL.
+            if not fresh and self.current_revision() == HEAD_REVISION:
                 return
             with self._migration_lock() as conn:
                 # Another process may have migrated while this one waited for the lock: then
@@ -219,7 +223,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 30000")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _set_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
@@ -228,3 +232,20 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _set_wal(cur: Any) -> None:
+    """Switch to WAL. Changing the journal mode needs an exclusive lock and may fail with
+    "database is locked" without waiting for the busy timeout, so retry for a while."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# One command: modelplane vs the peer servers (MLflow, BentoML with batching, KServe, MLServer,
+# Ray Serve) and the bare Starlette floor, same models and load, one after the other in one run.
+#
+#   PEER_BENCH=/path/to/peer/harness PEER_ENVS=/path/to/peer-envs bench/serving/run.sh
+#
+# PEER_SERVERS limits the servers (default: floor,bentoml-batch,mlflow,custom); any other PEER_*
+# setting of the harness applies (PEER_REPS, PEER_DURATION, PEER_MODELS…). Results: the
+# harness's results.md in $PEER_WORK/results/<run id>/.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+: "${PEER_BENCH:?set PEER_BENCH to the peer benchmark harness}"
+: "${PEER_ENVS:?set PEER_ENVS to the folder of the peer virtualenvs}"
+[ -x "$repo/.venv/bin/modelplane" ] || make -C "$repo" .venv/.dev-installed
+py="$repo/.venv/bin/python"
+home_base="${PEER_WORK:-$PEER_ENVS/_work}/modelplane-home"
+rm -rf "$home_base"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+export PEER_SERVERS="${PEER_SERVERS:-floor,bentoml-batch,mlflow,custom}"
+export PEER_STAGES="${PEER_STAGES:-setup models meta serving report}"
+export PEER_CUSTOM_NAME=modelplane
+export PEER_CUSTOM_SETUP="$py $repo/bench/serving/setup_endpoint.py $home_base/{model} {joblib} {work} {model}"
+export PEER_CUSTOM_CMD="$repo/.venv/bin/modelplane --home $home_base/{model} serve --host {host} --port {port} --workers 1"
+export PEER_CUSTOM_HEALTH=/v2/health/ready
+export PEER_CUSTOM_PATH=/v1/endpoints/{model}/predict
+export PEER_CUSTOM_FORMATS="${PEER_CUSTOM_FORMATS:-records}"  # the harness posts every format to one path
+cd "$PEER_BENCH"
+exec ./run-all.sh

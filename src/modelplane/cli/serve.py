@@ -1,0 +1,116 @@
+"""``modelplane serve``: the server (data plane, control plane, metrics) in one process tree."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import signal
+import tempfile
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from modelplane.errors import InvalidInputError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling: end ``modelplane serve`` with status 0.
+
+    uvicorn handles SIGTERM itself (our drain, then a graceful shutdown) and, once done, raises
+    the signal again for the handler that was installed before it; with the default handler the
+    process then died of SIGTERM (status -15 / 143) after an orderly shutdown, and the ``finally``
+    below (the metrics folder) never ran.
+    """
+    raise SystemExit(0)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes sharing the port.", min=1, max=64)
+    ] = 1,
+    insecure: Annotated[
+        bool, typer.Option(help="Allow binding beyond loopback without authentication.")
+    ] = False,
+    poll_interval: Annotated[
+        float, typer.Option(help="Seconds between checks for endpoint/alias changes.", min=0.05)
+    ] = 1.0,
+    drain_seconds: Annotated[
+        float, typer.Option(help="On SIGTERM: seconds of 503 readiness before shutdown.", min=0)
+    ] = 2.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve every endpoint: Open Inference Protocol v2, native JSON, /api/v1, /metrics."""
+    from modelplane.cli import state as cli_state
+
+    state = cli_state()
+    settings = state.settings()
+    if settings.auth == "required":
+        raise InvalidInputError(
+            "MODELPLANE_AUTH=required, but no token authentication is configured on this server "
+            "yet; use MODELPLANE_AUTH=auto and bind to 127.0.0.1",
+            field="auth",
+        )
+    if not is_loopback(host) and not insecure:
+        raise InvalidInputError(
+            f"refusing to serve on {host} without authentication: bind to 127.0.0.1, or pass "
+            "--insecure to accept unauthenticated requests from the network",
+            field="host",
+        )
+    if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
+        raise InvalidInputError(f"unknown log level {log_level!r}", field="log-level")
+
+    # Workers read the same settings from the environment; migrate once before they start.
+    os.environ["MODELPLANE_HOME"] = str(settings.home)
+    os.environ["MODELPLANE_DB_URL"] = settings.db_url
+    os.environ["MODELPLANE_ARTIFACTS"] = settings.artifacts
+    os.environ["MODELPLANE_POLL_INTERVAL"] = str(poll_interval)
+    os.environ["MODELPLANE_DRAIN_SECONDS"] = str(drain_seconds)
+    state.workspace().meta.migrate()
+
+    metrics_dir = None
+    if workers > 1:
+        metrics_dir = tempfile.mkdtemp(prefix="modelplane-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+
+    import uvicorn
+
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    typer.echo(f"modelplane serving on http://{host}:{port} ({workers} worker(s))", err=True)
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            "modelplane.serving.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop=loop,
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level=log_level,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,420 @@
+"""``mp.Client``: the SDK's operations against a remote modelplane server (``/api/v1``).
+
+Records come back as the same dataclasses the SDK returns (``DatasetVersion``, ``RunInfo``,
+``ModelVersion``, ``RegisteredModel``); endpoints and audit entries as plain dicts. Models are
+saved locally with their flavor (as ``mp.register_model`` does) and uploaded as files; loading
+downloads every file and verifies each against the SHA-256 recorded on the version *before* the
+flavor deserialises anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from modelplane.client.http import Transport, plain_json
+from modelplane.client.local import INPUT_EXAMPLE, dataset_ids, runs_frame, save_example
+from modelplane.client.run import RemoteRun, scalar_map
+from modelplane.core.names import check_artifact_key, check_name
+from modelplane.data.records import DatasetVersion
+from modelplane.errors import FlavorError, IntegrityError, InvalidInputError
+from modelplane.registry.records import ModelVersion, RegisteredModel
+from modelplane.tracking.records import RunInfo
+
+if TYPE_CHECKING:
+    import httpx
+    import pandas as pd
+
+    from modelplane.registry.loaded import LoadedModel
+
+API = "/api/v1"
+PARQUET = "application/vnd.apache.parquet"
+_MEDIA = {".csv": "text/csv", ".parquet": PARQUET, ".pq": PARQUET}
+
+
+def _seg(value: object) -> str:
+    return quote(str(value), safe="")
+
+
+class Client:
+    """The SDK against a remote server: ``mp.Client("https://mp.example.com", token=...)``."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self._http = Transport(url, token, timeout=timeout, http_client=http_client)
+
+    @property
+    def url(self) -> str:
+        return self._http.base
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    # -- datasets -------------------------------------------------------------------------------
+
+    def register_dataset(
+        self, name: str, data: Any, *, source: str | None = None
+    ) -> DatasetVersion:
+        """Upload a DataFrame (as Parquet) or a local .csv/.parquet file as a dataset version."""
+        check_name(name, "dataset name")
+        if isinstance(data, (str, Path)):
+            if "://" in str(data):
+                raise InvalidInputError(
+                    "pass a local CSV/Parquet path or a DataFrame", field="data"
+                )
+            path = Path(data)
+            media = _MEDIA.get(path.suffix.lower())
+            if media is None:
+                raise InvalidInputError(
+                    f"{path.name}: unsupported file type; use .csv or .parquet", field="path"
+                )
+            if not path.is_file():
+                raise InvalidInputError(f"{path} does not exist or is not a file", field="path")
+            return self._upload_dataset(name, path, media, source or str(path.resolve()))
+        if hasattr(data, "to_pandas"):  # pyarrow.Table, polars.DataFrame
+            data = data.to_pandas()
+        if not hasattr(data, "to_parquet"):
+            raise InvalidInputError(
+                f"cannot register a {type(data).__name__} as a dataset: pass a pandas DataFrame, "
+                "a pyarrow Table or a path to a .csv/.parquet file",
+                field="data",
+            )
+        with tempfile.TemporaryDirectory(prefix="mp-client-ds-") as tmp:
+            local = Path(tmp) / "data.parquet"
+            try:
+                data.to_parquet(local, index=False)
+            except (ValueError, TypeError, ImportError) as exc:
+                raise InvalidInputError(f"cannot write the data as Parquet: {exc}") from exc
+            return self._upload_dataset(name, local, PARQUET, source)
+
+    def _upload_dataset(
+        self, name: str, path: Path, media: str, source: str | None
+    ) -> DatasetVersion:
+        with open(path, "rb") as fh:
+            answer = self._http.json(
+                "POST",
+                f"{API}/datasets/{_seg(name)}/versions",
+                params={"source": source[:1000] if source else None},
+                content=fh,
+                headers={"Content-Type": media},
+            )
+        return DatasetVersion.from_dict(answer)
+
+    def _dataset_json(self, name: str, version: int | None) -> dict[str, Any]:
+        path = f"{API}/datasets/{_seg(name)}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        answer: dict[str, Any] = self._http.json("GET", path)
+        return answer
+
+    def get_dataset(self, name: str, version: int | None = None) -> DatasetVersion:
+        return DatasetVersion.from_dict(self._dataset_json(name, version))
+
+    def list_datasets(self, name: str | None = None) -> list[DatasetVersion]:
+        rows = self._http.json("GET", f"{API}/datasets", params={"name": name})
+        return [DatasetVersion.from_dict(r) for r in rows]
+
+    def load_dataset(self, name: str, version: int | None = None) -> pd.DataFrame:
+        """The stored Parquet, verified against the SHA-256 the server recorded, as a DataFrame."""
+        import pandas as pd
+
+        record = self._dataset_json(name, version)
+        path = f"{API}/datasets/{_seg(name)}/versions/{int(record['version'])}/data"
+        data = self._http.request("GET", path).content
+        actual = hashlib.sha256(data).hexdigest()
+        if record.get("sha256") != actual:
+            raise IntegrityError(
+                f"datasets:/{name}/{record['version']}: the downloaded bytes do not match the "
+                "recorded checksum; refusing to use them",
+                key=path,
+            )
+        return pd.read_parquet(io.BytesIO(data))
+
+    # -- tracking -------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        experiment: str = "Default",
+        name: str | None = None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RemoteRun:
+        """Start a run on the server; use as a context manager (FINISHED, or FAILED on error)."""
+        from modelplane.tracking.source import entry_script, git_commit
+
+        body = {
+            "experiment": experiment,
+            "name": name,
+            "tags": scalar_map(tags, "tags"),
+            "source": entry_script(),
+            "code_version": git_commit(),
+        }
+        info = RunInfo.from_dict(self._http.json("POST", f"{API}/runs", json_body=body))
+        return RemoteRun(self._http, info)
+
+    def get_run(self, run_id: str) -> RunInfo:
+        return RunInfo.from_dict(self._http.json("GET", f"{API}/runs/{_seg(run_id)}"))
+
+    def list_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[RunInfo]:
+        """Runs matching ``filter`` (e.g. ``"metrics.auc > 0.9 and params.C = '1.0'"``)."""
+        names = [experiment] if isinstance(experiment, str) else list(experiment or [])
+        params = {
+            "experiment": names or None,
+            "filter": filter,
+            "order_by": list(order_by) if order_by else None,
+            "max_results": max_results,
+        }
+        rows = self._http.json("GET", f"{API}/runs", params=params)
+        return [RunInfo.from_dict(r) for r in rows]
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 100_000,
+    ) -> pd.DataFrame:
+        """A DataFrame shaped like ``mp.search_runs`` (``params.*``, ``metrics.*``, ``tags.*``)."""
+        infos = self.list_runs(experiment, filter, order_by=order_by, max_results=max_results)
+        return runs_frame(infos)
+
+    # -- registry -------------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        X_example: Any = None,
+        *,
+        run: RemoteRun | str | None = None,
+        datasets: Sequence[Any] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> ModelVersion:
+        """Save ``model`` locally with its flavor (plus the input example) and upload the files
+        as the next version of ``name``; ``run`` and ``datasets`` are recorded as lineage."""
+        check_name(name, "model name")
+        if isinstance(model, (str, Path)):
+            raise FlavorError(
+                "importing a model directory is not available through the remote client: load "
+                "the model and register the object, or import it on the server",
+                field="model",
+            )
+        run_id = run if isinstance(run, str) or run is None else run.id
+        ds_ids = dataset_ids(datasets)
+        if run_id is not None:
+            if params is None:
+                params = self.get_run(run_id).params
+            for ds_id in ds_ids:
+                body = {"dataset_version_id": ds_id, "context": "training"}
+                self._http.request("POST", f"{API}/runs/{_seg(run_id)}/datasets", json_body=body)
+        from modelplane.registry.flavors import flavor_for
+        from modelplane.registry.signature import infer_signature
+
+        flavor = flavor_for(model)
+        signature = infer_signature(model, X_example).to_dict()
+        with tempfile.TemporaryDirectory(prefix="mp-client-model-") as tmp:
+            folder = Path(tmp)
+            info = flavor.save(model, folder)
+            if save_example(X_example, signature, folder / INPUT_EXAMPLE):
+                info["input_example"] = INPUT_EXAMPLE
+            meta = {
+                "flavor": flavor.name,
+                "flavor_info": info,
+                "signature": signature,
+                "metrics": scalar_map(metrics, "metrics"),
+                "params": scalar_map(params, "params"),
+                "tags": scalar_map(tags, "tags"),
+                "description": description,
+                "run_id": run_id,
+                "dataset_version_ids": ds_ids,
+            }
+            paths = sorted(p for p in folder.iterdir() if p.is_file())
+            handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
+            try:
+                answer = self._http.json(
+                    "POST",
+                    f"{API}/models/{_seg(name)}/versions",
+                    data={"meta": json.dumps(plain_json(meta))},
+                    files=[
+                        ("files", (p.name, fh, "application/octet-stream"))
+                        for p, fh in zip(paths, handles, strict=True)
+                    ],
+                )
+            finally:
+                for fh in handles:
+                    fh.close()
+        return ModelVersion.from_dict(answer)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.from_dict(self._http.json("GET", f"{API}/models/{_seg(name)}"))
+
+    def list_models(self) -> list[RegisteredModel]:
+        return [RegisteredModel.from_dict(m) for m in self._http.json("GET", f"{API}/models")]
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        rows = self._http.json("GET", f"{API}/models/{_seg(name)}/versions")
+        return [ModelVersion.from_dict(r) for r in rows]
+
+    def get_model_version(self, uri_or_name: str, version: int | None = None) -> ModelVersion:
+        """``("churn", 3)`` or a ``models:/`` URI (``models:/churn@champion``)."""
+        if version is not None:
+            path = f"{API}/models/{_seg(uri_or_name)}/versions/{int(version)}"
+            return ModelVersion.from_dict(self._http.json("GET", path, params={"card": True}))
+        answer = self._http.json(
+            "GET", f"{API}/models/resolve", params={"uri": uri_or_name, "card": True}
+        )
+        return ModelVersion.from_dict(answer)
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, reason: str | None = None
+    ) -> ModelVersion:
+        path = f"{API}/models/{_seg(name)}/aliases/{_seg(alias)}"
+        answer = self._http.json("PUT", path, json_body={"version": version, "reason": reason})
+        return ModelVersion.from_dict(answer)
+
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
+        path = f"{API}/models/{_seg(name)}/aliases/{_seg(alias)}"
+        self._http.request("DELETE", path, params={"reason": reason})
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
+        path = f"{API}/models/{_seg(name)}/alias-history"
+        answer: list[dict[str, Any]] = self._http.json("GET", path, params={"alias": alias})
+        return answer
+
+    def update_model_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        body = {"description": description, "tags": scalar_map(tags, "tags")}
+        path = f"{API}/models/{_seg(name)}/versions/{int(version)}"
+        return ModelVersion.from_dict(self._http.json("PATCH", path, json_body=body))
+
+    def delete_model_version(self, name: str, version: int) -> None:
+        self._http.request("DELETE", f"{API}/models/{_seg(name)}/versions/{int(version)}")
+
+    def load_model(self, uri: str) -> LoadedModel:
+        """Load ``models:/name/3`` or ``models:/name@alias``: every file is downloaded and checked
+        against the version's recorded SHA-256 before the flavor reads any of them."""
+        from modelplane.registry.flavors import get_flavor
+        from modelplane.registry.loaded import LoadedModel
+
+        mv = ModelVersion.from_dict(
+            self._http.json("GET", f"{API}/models/resolve", params={"uri": uri})
+        )
+        flavor = get_flavor(mv.flavor)
+        for rel in mv.files:  # every name is checked before anything is written
+            check_artifact_key(rel)
+        with tempfile.TemporaryDirectory(prefix="mp-client-load-") as tmp:
+            folder = Path(tmp)
+            for rel, expected in mv.files.items():
+                self._download(mv, rel, expected, folder / rel)
+            model = flavor.load(folder, mv.flavor_info)
+        return LoadedModel(model, mv)
+
+    def _download(self, mv: ModelVersion, rel: str, expected: str, target: Path) -> None:
+        path = f"{API}/models/{_seg(mv.name)}/versions/{mv.version}/files/{quote(rel, safe='/')}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with self._http.stream("GET", path) as response, open(target, "wb") as out:
+            for chunk in response.iter_bytes(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != expected:
+            target.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{mv.uri}: file {rel!r} does not match its recorded checksum (expected sha256 "
+                f"{expected[:12]}…, got {digest.hexdigest()[:12]}…); refusing to load it",
+                key=rel,
+            )
+
+    # -- endpoints ------------------------------------------------------------------------------
+
+    def deploy(self, endpoint: str, model_uri_or_config: Any) -> dict[str, Any]:
+        """Create or replace an endpoint: a ``models:/`` URI or a full endpoint config."""
+        config = model_uri_or_config
+        if isinstance(config, str):
+            config = {"model": config}
+        elif hasattr(config, "model_dump"):
+            config = config.model_dump(mode="json")
+        elif not isinstance(config, Mapping):
+            raise InvalidInputError(
+                "pass a models:/ URI or an endpoint config (a dict)", field="config"
+            )
+        answer: dict[str, Any] = self._http.json(
+            "PUT", f"{API}/endpoints/{_seg(endpoint)}", json_body=dict(config)
+        )
+        return answer
+
+    def get_endpoint(self, endpoint: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._http.json("GET", f"{API}/endpoints/{_seg(endpoint)}")
+        return answer
+
+    def list_endpoints(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._http.json("GET", f"{API}/endpoints")
+        return answer
+
+    def delete_endpoint(self, endpoint: str) -> None:
+        self._http.request("DELETE", f"{API}/endpoints/{_seg(endpoint)}")
+
+    def predict(self, endpoint: str, records: Any) -> Any:
+        """POST ``{"inputs": records}`` to the endpoint; the server's JSON answer."""
+        if hasattr(records, "to_dict") and hasattr(records, "columns"):  # a DataFrame
+            records = records.to_dict(orient="records")
+        path = f"/v1/endpoints/{_seg(endpoint)}/predict"
+        return self._http.json("POST", path, json_body={"inputs": records})
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    def audit_list(
+        self, target: str | None = None, action: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        params = {"target": target, "action": action, "limit": limit}
+        answer: list[dict[str, Any]] = self._http.json("GET", f"{API}/audit", params=params)
+        return answer
+
+    def audit_verify(self) -> dict[str, Any]:
+        """``{"ok": ..., "checked": ..., "first_bad_seq": ..., "reason": ...}``."""
+        answer: dict[str, Any] = self._http.json("GET", f"{API}/audit/verify")
+        return answer

@@ -1,0 +1,148 @@
+"""Endpoint definitions in the metadata store: create/update (deploy), read, delete — audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from modelplane.audit import AuditLog
+from modelplane.core.sql import now_ms
+from modelplane.endpoints.config import EndpointConfig, check_endpoint_name, parse_config
+from modelplane.errors import NotFoundError
+from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.schema import endpoints
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    config: EndpointConfig
+    generation: int
+    created_at: int
+    updated_at: int
+    updated_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "config": self.config.model_dump(mode="json", exclude_defaults=False),
+            "generation": self.generation,
+            "created_at": datetime.fromtimestamp(self.created_at / 1000, tz=UTC).isoformat(),
+            "updated_at": datetime.fromtimestamp(self.updated_at / 1000, tz=UTC).isoformat(),
+            "updated_by": self.updated_by,
+        }
+
+
+class EndpointService:
+    def __init__(self, meta: MetadataStore, audit: AuditLog, actor: str) -> None:
+        self.meta = meta
+        self.audit = audit
+        self.actor = actor
+
+    def deploy(self, name: str, config: Any) -> Endpoint:
+        """Create the endpoint or replace its config (a new generation)."""
+        check_endpoint_name(name)
+        cfg = parse_config(config)
+        doc = cfg.model_dump(mode="json")
+        now = now_ms()
+        for attempt in range(5):
+            try:
+                with self.meta.write() as conn:
+                    row = conn.execute(
+                        sa.select(endpoints.c.config, endpoints.c.generation)
+                        .where(endpoints.c.name == name)
+                        .with_for_update()
+                    ).first()
+                    if row is None:
+                        conn.execute(
+                            endpoints.insert().values(
+                                name=name,
+                                config=doc,
+                                generation=1,
+                                created_at=now,
+                                updated_at=now,
+                                updated_by=self.actor,
+                            )
+                        )
+                        before = None
+                    else:
+                        if row.config == doc:
+                            break
+                        conn.execute(
+                            endpoints.update()
+                            .where(endpoints.c.name == name)
+                            .values(
+                                config=doc,
+                                generation=row.generation + 1,
+                                updated_at=now,
+                                updated_by=self.actor,
+                            )
+                        )
+                        before = row.config
+                    self.audit.append(
+                        conn,
+                        actor=self.actor,
+                        action="endpoint.deploy",
+                        target=f"endpoints/{name}",
+                        before=before,
+                        after=doc,
+                    )
+                break
+            except sa.exc.IntegrityError:  # created concurrently: retry as an update
+                if attempt == 4:
+                    raise
+        return self.get(name)
+
+    def get(self, name: str) -> Endpoint:
+        check_endpoint_name(name)
+        with self.meta.read() as conn:
+            row = conn.execute(sa.select(endpoints).where(endpoints.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no endpoint named {name!r}", field="endpoint")
+        return _record(row)
+
+    def list(self) -> list[Endpoint]:
+        with self.meta.read() as conn:
+            rows = conn.execute(sa.select(endpoints).order_by(endpoints.c.name)).all()
+        return [_record(r) for r in rows]
+
+    def generations(self) -> dict[str, int]:
+        """name → generation: the cheap poll servers run to notice changes."""
+        with self.meta.read() as conn:
+            return {
+                n: int(g)
+                for n, g in conn.execute(sa.select(endpoints.c.name, endpoints.c.generation))
+            }
+
+    def delete(self, name: str) -> None:
+        current = self.get(name)
+        with self.meta.write() as conn:
+            conn.execute(endpoints.delete().where(endpoints.c.name == name))
+            self.audit.append(
+                conn,
+                actor=self.actor,
+                action="endpoint.delete",
+                target=f"endpoints/{name}",
+                before=current.config.model_dump(mode="json"),
+            )
+
+    def record_event(self, name: str, action: str, details: dict[str, Any]) -> None:
+        """Server-side events worth keeping (a version that failed to load, and why)."""
+        with self.meta.write() as conn:
+            self.audit.append(
+                conn, actor=self.actor, action=action, target=f"endpoints/{name}", after=details
+            )
+
+
+def _record(row: Any) -> Endpoint:
+    return Endpoint(
+        name=row.name,
+        config=parse_config(row.config),
+        generation=int(row.generation),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        updated_by=row.updated_by,
+    )

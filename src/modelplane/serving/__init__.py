@@ -1,0 +1,1 @@
+"""Serving: the inference server (data plane + control plane), batching, hot swap, graphs."""

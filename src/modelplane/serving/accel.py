@@ -1,0 +1,155 @@
+"""ONNX Runtime acceleration for scikit-learn models, used only when numerically equivalent.
+
+The model is converted with skl2onnx (float32 first, then float64) and run on onnxruntime with
+one intra-op thread. The converted graph must agree with the original on the validation sample:
+classifiers give identical labels everywhere and probabilities within ``PROBA_TOL``; regressors
+match within ``rtol=REG_RTOL``. Otherwise (or when conversion fails, skl2onnx is absent, the
+signature is not numeric or there is no sample) the native runtime serves and the reason is
+recorded in the runtime info.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelplane.serving.inputs import InputSpec
+
+if TYPE_CHECKING:
+    from modelplane.registry.records import ModelVersion
+    from modelplane.serving.runtime import ModelRuntime
+
+PROBA_TOL = 1e-4
+REG_RTOL = 1e-4
+MIN_SAMPLE = 20
+
+
+def try_onnx(
+    version: ModelVersion,
+    model: Any,
+    spec: InputSpec,
+    classes: list[Any] | None,
+    sample: Any,
+    info: dict[str, Any],
+) -> ModelRuntime | None:
+    reason = _precondition(spec, sample)
+    if reason is not None:
+        info["onnx"] = {"used": False, "reason": reason}
+        return None
+    try:
+        import onnxruntime as ort
+        from skl2onnx import to_onnx
+    except ImportError:
+        info["onnx"] = {"used": False, "reason": "onnxruntime/skl2onnx not installed"}
+        return None
+    classifier = version.signature.get("output_kind") == "classification" and bool(classes)
+    X = np.asarray(sample, dtype=np.float64)
+    fit_input = _fit_input(model, spec, X)
+    errors = []
+    for dtype in (np.float32, np.float64):
+        try:
+            options = {id(model): {"zipmap": False}} if classifier else None
+            onx = to_onnx(
+                model,
+                X[:1].astype(dtype),
+                options=options,
+                target_opset={"": 17, "ai.onnx.ml": 3},
+            )
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = 1
+            so.inter_op_num_threads = 1
+            session = ort.InferenceSession(
+                onx.SerializeToString(), so, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # converters raise many types; any failure means "native"
+            errors.append(f"{np.dtype(dtype).name}: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        input_name = session.get_inputs()[0].name
+        outputs = session.run(None, {input_name: X.astype(dtype)})
+        verdict = _agrees(model, fit_input, outputs, classifier)
+        if verdict is not True:
+            errors.append(f"{np.dtype(dtype).name}: {verdict}")
+            continue
+        info["onnx"] = {"used": True, "dtype": np.dtype(dtype).name, "validated_rows": len(X)}
+        info["runtime"] = "onnxruntime"
+        return _runtime(version, spec, classes, session, input_name, dtype, classifier)
+    info["onnx"] = {"used": False, "reason": "; ".join(errors)}
+    return None
+
+
+def _precondition(spec: InputSpec, sample: Any) -> str | None:
+    if not spec.numeric or not spec.columns:
+        return "the signature is not all-numeric"
+    if sample is None or not isinstance(sample, np.ndarray) or len(sample) < MIN_SAMPLE:
+        return "no validation sample (register with an input example or a training dataset)"
+    return None
+
+
+def _fit_input(model: Any, spec: InputSpec, X: np.ndarray) -> Any:
+    if getattr(model, "feature_names_in_", None) is not None:
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=list(spec.columns))
+    return X
+
+
+def _agrees(model: Any, X: Any, outputs: list[Any], classifier: bool) -> bool | str:
+    if classifier:
+        labels = np.asarray(outputs[0]).ravel()
+        expected = np.asarray(model.predict(X))
+        if labels.shape != expected.shape or not np.array_equal(
+            labels.astype(expected.dtype), expected
+        ):
+            mismatches = int((labels.astype(str) != expected.astype(str)).sum())
+            return f"labels differ on {mismatches} of {len(expected)} rows"
+        if len(outputs) > 1 and hasattr(model, "predict_proba"):
+            diff = float(np.abs(np.asarray(outputs[1]) - model.predict_proba(X)).max())
+            if diff > PROBA_TOL:
+                return f"probabilities differ by up to {diff:.2e}"
+        return True
+    values = np.asarray(outputs[0]).reshape(np.asarray(model.predict(X)).shape)
+    expected = np.asarray(model.predict(X), dtype=np.float64)
+    if not np.allclose(values, expected, rtol=REG_RTOL, atol=1e-6):
+        return f"values differ by up to {float(np.abs(values - expected).max()):.2e}"
+    return True
+
+
+def _runtime(
+    version: ModelVersion,
+    spec: InputSpec,
+    classes: list[Any] | None,
+    session: Any,
+    input_name: str,
+    dtype: Any,
+    classifier: bool,
+) -> ModelRuntime:
+    from modelplane.serving.runtime import ModelRuntime, Prediction
+
+    run = session.run
+
+    def predict(X: Any) -> Any:
+        return run(None, {input_name: np.asarray(X, dtype=dtype)})
+
+    def predict_fn(X: Any) -> Any:
+        out = predict(X)[0]
+        return np.asarray(out).reshape(len(out), -1)[:, 0] if np.ndim(out) == 2 else out
+
+    runtime = ModelRuntime(
+        version=version,
+        spec=spec,
+        runtime="onnxruntime",
+        predict_fn=predict_fn,
+        proba_fn=None,
+        classes=classes,
+        labels_from_proba=False,
+        feature_frame=False,
+    )
+    if classifier:
+
+        def both(X: Any) -> Prediction:
+            labels, proba = predict(X)[:2]
+            return Prediction(np.asarray(labels).ravel(), np.asarray(proba))
+
+        runtime.predict = both  # type: ignore[method-assign]
+    return runtime

@@ -1,0 +1,27 @@
+"""The control-plane REST API under ``/api/v1``: everything the SDK does, for remote clients.
+
+One module per area (experiments and runs, datasets, models, endpoints, audit). Every route
+declares its permission (``dependencies=[Depends(require(...))]``), reads the workspace from
+``request.app.state.workspace``, refuses unknown fields and oversized bodies, and answers the
+records' ``to_dict()`` JSON; errors are modelplane errors mapped by
+:func:`modelplane.serving.http_errors.install_handlers`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+PREFIX = "/api/v1"
+
+
+def build_router() -> APIRouter:
+    """A router with every control-plane route, mounted under ``/api/v1``."""
+    from modelplane.serving.api import audit, datasets, endpoints, experiments, models
+
+    router = APIRouter(prefix=PREFIX)
+    for module in (experiments, datasets, models, endpoints, audit):
+        module.routes.add_to(router)
+    return router
+
+
+__all__ = ["PREFIX", "build_router"]

@@ -1,0 +1,134 @@
+"""Datasets: register a version by uploading a Parquet or CSV body, list and read versions, and
+download a version's stored Parquet bytes (verified against their checksum)."""
+
+from __future__ import annotations
+
+from pathlib import Path as LocalPath
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from modelplane.context import Workspace
+from modelplane.core.names import check_name
+from modelplane.data.records import DatasetVersion
+from modelplane.errors import InvalidInputError
+from modelplane.serving.api.common import (
+    Routes,
+    WorkspaceDep,
+    allow,
+    json_response,
+    stream_to_file,
+)
+from modelplane.serving.permissions import Permission
+
+routes = Routes("datasets")
+
+PARQUET = "application/vnd.apache.parquet"
+CSV = "text/csv"
+_SUFFIX = {PARQUET: ".parquet", CSV: ".csv"}
+
+DatasetName = Annotated[str, Path(min_length=1, max_length=200, description="dataset name")]
+Version = Annotated[int, Path(ge=1, le=999_999_999)]
+
+
+def _record(ws: Workspace, dv: DatasetVersion, *, sha256: bool = False) -> dict[str, Any]:
+    """The version as JSON: ``to_dict()`` plus its ``id`` (for lineage) and, when asked, the
+    SHA-256 of the stored Parquet file (what a download is verified against)."""
+    out = {"id": dv.id, **dv.to_dict()}
+    if sha256:
+        info = ws.artifacts.record(dv.artifact_key)
+        out["sha256"] = None if info is None else info.sha256
+    return out
+
+
+@routes.post(
+    "/datasets/{dataset}/versions",
+    summary="Register a dataset version from an uploaded Parquet or CSV file",
+    description="The body is the file itself, with Content-Type application/vnd.apache.parquet "
+    "or text/csv. Registering content that already exists returns that version.",
+    status_code=201,
+    dependencies=allow(Permission.OPERATOR),
+)
+async def register_dataset(
+    dataset: DatasetName,
+    request: Request,
+    ws: WorkspaceDep,
+    source: Annotated[str | None, Query(max_length=1000, description="where it came from")] = None,
+) -> Response:
+    check_name(dataset, "dataset name")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    suffix = _SUFFIX.get(media)
+    if suffix is None:
+        raise InvalidInputError(
+            f"unsupported Content-Type {media[:80]!r}: send {PARQUET} or {CSV}",
+            field="content-type",
+        )
+    path = await stream_to_file(request, suffix)
+    try:
+
+        def register() -> dict[str, Any]:
+            dv = ws.datasets.register(dataset, path, source=source or f"upload ({media})")
+            return _record(ws, dv, sha256=True)
+
+        return json_response(await run_in_threadpool(register), 201)
+    finally:
+        LocalPath(path).unlink(missing_ok=True)
+
+
+@routes.get("/datasets", summary="List dataset versions", dependencies=allow(Permission.VIEWER))
+def list_datasets(
+    ws: WorkspaceDep,
+    name: Annotated[str | None, Query(max_length=200, description="only this dataset")] = None,
+) -> Response:
+    return json_response([_record(ws, dv) for dv in ws.datasets.list(name)])
+
+
+@routes.get(
+    "/datasets/{dataset}",
+    summary="Get the latest version of a dataset",
+    dependencies=allow(Permission.VIEWER),
+)
+def get_latest(dataset: DatasetName, ws: WorkspaceDep) -> Response:
+    return json_response(_record(ws, ws.datasets.get(dataset), sha256=True))
+
+
+@routes.get(
+    "/datasets/{dataset}/versions",
+    summary="List the versions of a dataset",
+    dependencies=allow(Permission.VIEWER),
+)
+def list_versions(dataset: DatasetName, ws: WorkspaceDep) -> Response:
+    versions = ws.datasets.list(dataset)
+    if not versions:
+        ws.datasets.get(dataset)  # 404 for an unknown dataset
+    return json_response([_record(ws, dv) for dv in versions])
+
+
+@routes.get(
+    "/datasets/{dataset}/versions/{version}",
+    summary="Get a dataset version",
+    dependencies=allow(Permission.VIEWER),
+)
+def get_version(dataset: DatasetName, version: Version, ws: WorkspaceDep) -> Response:
+    return json_response(_record(ws, ws.datasets.get(dataset, version), sha256=True))
+
+
+@routes.get(
+    "/datasets/{dataset}/versions/{version}/data",
+    summary="Download a dataset version as Parquet",
+    response_class=Response,
+    responses={200: {"content": {PARQUET: {}}}},
+    dependencies=allow(Permission.VIEWER),
+)
+def download(dataset: DatasetName, version: Version, ws: WorkspaceDep) -> Response:
+    dv = ws.datasets.get(dataset, version)
+    data = ws.artifacts.get_bytes(dv.artifact_key)  # verified against the recorded SHA-256
+    return Response(
+        data,
+        media_type=PARQUET,
+        headers={
+            "Content-Disposition": f'attachment; filename="{dv.name}-{dv.version}.parquet"',
+        },
+    )

@@ -1,0 +1,232 @@
+"""Experiments and runs: create and end runs, log params, metric batches, tags and datasets, read
+runs and metric histories, and search runs with the filter language."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Path, Query
+from fastapi.responses import Response
+from pydantic import Field
+
+from modelplane.errors import PayloadTooLargeError
+from modelplane.serving.api.common import (
+    JSON_BODY_LIMIT,
+    Body,
+    Key,
+    Name,
+    Routes,
+    ScalarMap,
+    WorkspaceDep,
+    allow,
+    json_response,
+)
+from modelplane.serving.permissions import Permission
+from modelplane.tracking.records import Experiment
+
+MAX_POINTS = 100_000
+"""Metric points per request; a larger batch answers 413 (split it)."""
+METRICS_BODY_LIMIT = 64 * 1024 * 1024
+MAX_SEARCH_RESULTS = 100_000
+
+routes = Routes("experiments")
+RunId = Annotated[str, Path(min_length=1, max_length=32, description="the run id")]
+
+
+def _experiment(exp: Experiment) -> dict[str, Any]:
+    created = datetime.fromtimestamp(exp.created_at / 1000, tz=UTC).isoformat()
+    return {"id": exp.id, "name": exp.name, "created_at": created}
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+
+class ExperimentIn(Body):
+    name: Name
+
+
+class RunIn(Body):
+    experiment: Name = "Default"
+    name: Name | None = None
+    tags: ScalarMap | None = None
+    source: Annotated[str, Field(max_length=1000)] | None = None
+    code_version: Annotated[str, Field(max_length=64)] | None = None
+
+
+class EndIn(Body):
+    status: Literal["FINISHED", "FAILED", "KILLED"] = "FINISHED"
+
+
+class ParamsIn(Body):
+    params: ScalarMap
+
+
+class TagsIn(Body):
+    tags: ScalarMap
+
+
+class PointIn(Body):
+    key: Key
+    value: Annotated[float | None, Field(strict=True, description="null means NaN")]
+    step: Annotated[int | None, Field(strict=True, ge=-(2**63), le=2**63 - 1)] = None
+    timestamp: Annotated[int | None, Field(strict=True, ge=0, le=2**63 - 1)] = None
+
+
+class MetricsIn(Body):
+    points: list[PointIn]
+
+
+class DatasetLinkIn(Body):
+    dataset_version_id: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
+    context: Annotated[str, Field(min_length=1, max_length=64)] = "training"
+
+
+# -- experiments --------------------------------------------------------------------------------
+
+
+@routes.get("/experiments", summary="List experiments", dependencies=allow(Permission.VIEWER))
+def list_experiments(ws: WorkspaceDep) -> Response:
+    return json_response([_experiment(e) for e in ws.tracking.list_experiments()])
+
+
+@routes.post(
+    "/experiments",
+    summary="Create an experiment (or return the existing one)",
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def create_experiment(body: ExperimentIn, ws: WorkspaceDep) -> Response:
+    return json_response(_experiment(ws.tracking.get_or_create_experiment(body.name)))
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+@routes.post(
+    "/runs",
+    summary="Start a run",
+    status_code=201,
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def create_run(body: RunIn, ws: WorkspaceDep) -> Response:
+    info = ws.tracking.create_run(
+        body.experiment,
+        body.name,
+        tags=None if body.tags is None else {k: str(v) for k, v in body.tags.items()},
+        source=body.source,
+        code_version=body.code_version,
+    )
+    return json_response(info.to_dict(), 201)
+
+
+@routes.get("/runs", summary="Search runs", dependencies=allow(Permission.VIEWER))
+def search_runs(
+    ws: WorkspaceDep,
+    experiment: Annotated[
+        list[str] | None, Query(max_length=100, description="experiment name(s)")
+    ] = None,
+    filter_: Annotated[
+        str | None,
+        Query(alias="filter", max_length=10_000, description="e.g. metrics.auc > 0.9"),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None, Query(max_length=20, description="e.g. 'metrics.auc DESC'")
+    ] = None,
+    max_results: Annotated[int, Query(ge=1, le=MAX_SEARCH_RESULTS)] = 1000,
+) -> Response:
+    # list_runs takes one experiment name or several (like search_runs).
+    names: Any = None if not experiment else experiment[0] if len(experiment) == 1 else experiment
+    infos = ws.tracking.list_runs(names, filter_, order_by=order_by, max_results=max_results)
+    return json_response([info.to_dict() for info in infos])
+
+
+@routes.get("/runs/{run_id}", summary="Get a run", dependencies=allow(Permission.VIEWER))
+def get_run(run_id: RunId, ws: WorkspaceDep) -> Response:
+    return json_response(ws.tracking.get_run(run_id).to_dict())
+
+
+@routes.post(
+    "/runs/{run_id}/end",
+    summary="End a run (FINISHED, FAILED or KILLED)",
+    status_code=204,
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def end_run(run_id: RunId, body: EndIn, ws: WorkspaceDep) -> Response:
+    ws.tracking.end_run(run_id, body.status)
+    return Response(status_code=204)
+
+
+@routes.post(
+    "/runs/{run_id}/params",
+    summary="Log params (immutable once logged)",
+    status_code=204,
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def log_params(run_id: RunId, body: ParamsIn, ws: WorkspaceDep) -> Response:
+    ws.tracking.log_params(run_id, body.params)
+    return Response(status_code=204)
+
+
+@routes.post(
+    "/runs/{run_id}/metrics",
+    summary="Log a batch of metric points in one transaction",
+    description=f"At most {MAX_POINTS} points per request; a null step means the metric's next "
+    "step, a null timestamp means now, a null value is NaN.",
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=METRICS_BODY_LIMIT,
+)
+def log_metrics(run_id: RunId, body: MetricsIn, ws: WorkspaceDep) -> Response:
+    if len(body.points) > MAX_POINTS:
+        raise PayloadTooLargeError(
+            f"{len(body.points)} metric points in one request; the limit is {MAX_POINTS}: split "
+            "the batch",
+            field="points",
+        )
+    points = (
+        (p.key, math.nan if p.value is None else p.value, p.step, p.timestamp) for p in body.points
+    )
+    return json_response({"logged": ws.tracking.log_batch(run_id, points)})
+
+
+@routes.get(
+    "/runs/{run_id}/metrics/history",
+    summary="All points of one metric, by step",
+    dependencies=allow(Permission.VIEWER),
+)
+def metric_history(
+    run_id: RunId, key: Annotated[str, Query(min_length=1, max_length=250)], ws: WorkspaceDep
+) -> Response:
+    points = ws.tracking.metric_history(run_id, key)
+    return json_response(
+        [{"key": p.key, "value": p.value, "step": p.step, "timestamp": p.timestamp} for p in points]
+    )
+
+
+@routes.post(
+    "/runs/{run_id}/tags",
+    summary="Set tags (existing keys are overwritten)",
+    status_code=204,
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def set_tags(run_id: RunId, body: TagsIn, ws: WorkspaceDep) -> Response:
+    ws.tracking.set_tags(run_id, body.tags)
+    return Response(status_code=204)
+
+
+@routes.post(
+    "/runs/{run_id}/datasets",
+    summary="Record a dataset version the run used",
+    status_code=204,
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def link_dataset(run_id: RunId, body: DatasetLinkIn, ws: WorkspaceDep) -> Response:
+    ws.datasets.get_by_id(body.dataset_version_id)  # 404 for an unknown version
+    ws.tracking.log_dataset(run_id, body.dataset_version_id, body.context)
+    return Response(status_code=204)

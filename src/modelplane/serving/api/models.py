@@ -1,0 +1,296 @@
+"""The model registry: models, versions (registered by uploading a flavor's files, never
+deserialised on the server), URI resolution, aliases with history, version updates and deletion,
+and verified downloads of a version's files."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from functools import partial
+from pathlib import Path as LocalPath
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from modelplane.core.names import check_alias, check_artifact_key, check_name
+from modelplane.core.uris import ModelRef
+from modelplane.errors import InvalidInputError, NotFoundError
+from modelplane.registry.flavors.base import MODEL_FILE_NAMES
+from modelplane.serving.api.common import (
+    JSON_BODY_LIMIT,
+    Body,
+    Key,
+    Routes,
+    WorkspaceDep,
+    allow,
+    json_response,
+    limited_request,
+    max_upload_bytes,
+)
+from modelplane.serving.permissions import Permission
+
+routes = Routes("models")
+
+INPUT_EXAMPLE = "input_example.parquet"
+UPLOAD_FILE_NAMES = MODEL_FILE_NAMES | {INPUT_EXAMPLE}
+"""The only file names a registration upload may carry (flat, no folders)."""
+META_LIMIT = 1024 * 1024
+
+ModelName = Annotated[str, Path(min_length=1, max_length=200, description="model name")]
+Version = Annotated[int, Path(ge=1, le=999_999_999)]
+Alias = Annotated[str, Path(min_length=1, max_length=64)]
+Text = Annotated[str, Field(max_length=6000)]
+MetaValue = Text | int | float | bool | None
+MetaMap = Annotated[dict[Key, MetaValue], Field(max_length=1000)]
+
+
+class VersionMeta(Body):
+    """The ``meta`` part of a registration upload: what the flavor returned, and lineage."""
+
+    flavor: Annotated[str, Field(min_length=1, max_length=64)]
+    flavor_info: dict[str, Any] = Field(default_factory=dict)
+    signature: dict[str, Any] = Field(default_factory=dict)
+    metrics: MetaMap | None = None
+    params: MetaMap | None = None
+    tags: MetaMap | None = None
+    description: Annotated[str, Field(max_length=20_000)] = ""
+    run_id: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    dataset_version_ids: Annotated[
+        list[Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]], Field(max_length=1000)
+    ] = Field(default_factory=list)
+
+
+class AliasIn(Body):
+    version: Annotated[int, Field(strict=True, ge=1, le=999_999_999)]
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class VersionUpdate(Body):
+    description: Annotated[str, Field(max_length=20_000)] | None = None
+    tags: MetaMap | None = None
+
+
+def _invalid(loc: tuple[str | int, ...], message: str, kind: str = "value_error") -> Exception:
+    return RequestValidationError([{"type": kind, "loc": ("body", *loc), "msg": message}])
+
+
+# -- models and versions ------------------------------------------------------------------------
+
+
+@routes.get("/models", summary="List registered models", dependencies=allow(Permission.VIEWER))
+def list_models(ws: WorkspaceDep) -> Response:
+    return json_response([m.to_dict() for m in ws.registry.list_models()])
+
+
+@routes.get(
+    "/models/resolve",
+    summary="Resolve a models:/ URI to the version it names now",
+    dependencies=allow(Permission.VIEWER),
+)
+def resolve(
+    uri: Annotated[str, Query(min_length=1, max_length=300, description="models:/NAME@ALIAS")],
+    ws: WorkspaceDep,
+    card: Annotated[bool, Query(description="include the model card")] = False,
+) -> Response:
+    return json_response(ws.registry.resolve(uri).to_dict(with_card=card))
+
+
+@routes.get("/models/{name}", summary="Get a model", dependencies=allow(Permission.VIEWER))
+def get_model(name: ModelName, ws: WorkspaceDep) -> Response:
+    return json_response(ws.registry.get_model(name).to_dict())
+
+
+@routes.get(
+    "/models/{name}/versions",
+    summary="List the versions of a model",
+    dependencies=allow(Permission.VIEWER),
+)
+def list_versions(name: ModelName, ws: WorkspaceDep) -> Response:
+    return json_response([v.to_dict() for v in ws.registry.versions(name)])
+
+
+@routes.post(
+    "/models/{name}/versions",
+    summary="Register a new version by uploading a flavor's saved files",
+    description="multipart/form-data: one part 'meta' (JSON: flavor, flavor_info, signature, "
+    "metrics, params, tags, description, run_id, dataset_version_ids) and one file part 'files' "
+    f"per file, named one of {', '.join(sorted(UPLOAD_FILE_NAMES))}. Nothing is unpickled.",
+    status_code=201,
+    dependencies=allow(Permission.OPERATOR),
+)
+async def register_version(name: ModelName, request: Request, ws: WorkspaceDep) -> Response:
+    check_name(name, "model name")
+    limited = limited_request(request, max_upload_bytes(request))
+    folder = LocalPath(tempfile.mkdtemp(prefix="mp-upload-"))
+    try:
+        async with limited.form(
+            max_files=len(UPLOAD_FILE_NAMES), max_fields=1, max_part_size=META_LIMIT
+        ) as form:
+            meta_text: str | None = None
+            uploads: dict[str, UploadFile] = {}
+            for key, value in form.multi_items():
+                if key == "meta" and isinstance(value, str) and meta_text is None:
+                    meta_text = value
+                elif key == "files" and isinstance(value, UploadFile):
+                    filename = value.filename or ""
+                    if filename not in UPLOAD_FILE_NAMES:
+                        raise InvalidInputError(
+                            f"model file name {filename[:100]!r} is not allowed: use "
+                            f"{', '.join(sorted(UPLOAD_FILE_NAMES))}",
+                            field="files",
+                        )
+                    if filename in uploads:
+                        raise InvalidInputError(f"file {filename!r} given twice", field="files")
+                    uploads[filename] = value
+                else:
+                    raise _invalid((key,), "unexpected form part", "extra_forbidden")
+            if meta_text is None:
+                raise _invalid(("meta",), "Field required", "missing")
+            try:
+                meta = VersionMeta.model_validate_json(meta_text)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise _invalid(("meta", *first["loc"]), first["msg"], first["type"]) from None
+            for filename, upload in uploads.items():
+                await run_in_threadpool(_save_upload, upload, folder / filename)
+        register = partial(
+            ws.registry.register_files,
+            name,
+            meta.flavor,
+            meta.flavor_info,
+            meta.signature,
+            folder,
+            run_id=meta.run_id,
+            dataset_version_ids=meta.dataset_version_ids,
+            metrics=meta.metrics,
+            params=meta.params,
+            tags=meta.tags,
+            description=meta.description,
+        )
+        mv = await run_in_threadpool(register)
+        return json_response(mv.to_dict(), 201)
+    finally:
+        await run_in_threadpool(shutil.rmtree, folder, True)
+
+
+def _save_upload(upload: UploadFile, target: LocalPath) -> None:
+    upload.file.seek(0)
+    with open(target, "xb") as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
+
+
+@routes.get(
+    "/models/{name}/versions/{version}",
+    summary="Get a model version",
+    dependencies=allow(Permission.VIEWER),
+)
+def get_version(
+    name: ModelName,
+    version: Version,
+    ws: WorkspaceDep,
+    card: Annotated[bool, Query(description="include the model card")] = False,
+) -> Response:
+    return json_response(ws.registry.get_version(name, version).to_dict(with_card=card))
+
+
+@routes.patch(
+    "/models/{name}/versions/{version}",
+    summary="Update a version's description or tags",
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def update_version(
+    name: ModelName, version: Version, body: VersionUpdate, ws: WorkspaceDep
+) -> Response:
+    mv = ws.registry.update_version(name, version, description=body.description, tags=body.tags)
+    return json_response(mv.to_dict())
+
+
+@routes.delete(
+    "/models/{name}/versions/{version}",
+    summary="Delete a model version (it must have no aliases)",
+    status_code=204,
+    dependencies=allow(Permission.ADMIN),
+)
+def delete_version(name: ModelName, version: Version, ws: WorkspaceDep) -> Response:
+    ws.registry.delete_version(name, version)
+    return Response(status_code=204)
+
+
+@routes.get(
+    "/models/{name}/versions/{version}/files/{path:path}",
+    summary="Download one of a version's files, verified against its recorded SHA-256",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+    dependencies=allow(Permission.VIEWER),
+)
+def download_file(name: ModelName, version: Version, path: str, ws: WorkspaceDep) -> Response:
+    check_artifact_key(path)
+    mv = ws.registry.get_version(name, version)
+    expected = mv.files.get(path)
+    if expected is None:
+        raise NotFoundError(f"{mv.uri} has no file {path[:100]!r}", field="path")
+    data = ws.artifacts.get_bytes(f"{mv.artifact_key}/{path}", expected_sha256=expected)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"X-Checksum-SHA256": expected},
+    )
+
+
+# -- aliases ------------------------------------------------------------------------------------
+
+
+@routes.get(
+    "/models/{name}/aliases/{alias}",
+    summary="Get the version an alias points to",
+    dependencies=allow(Permission.VIEWER),
+)
+def get_alias(name: ModelName, alias: Alias, ws: WorkspaceDep) -> Response:
+    ref = ModelRef(check_name(name, "model name"), alias=check_alias(alias))
+    return json_response(ws.registry.resolve(ref).to_dict())
+
+
+@routes.put(
+    "/models/{name}/aliases/{alias}",
+    summary="Point an alias at a version",
+    dependencies=allow(Permission.OPERATOR),
+    max_body_size=JSON_BODY_LIMIT,
+)
+def set_alias(name: ModelName, alias: Alias, body: AliasIn, ws: WorkspaceDep) -> Response:
+    mv = ws.registry.set_alias(name, alias, body.version, reason=body.reason)
+    return json_response(mv.to_dict())
+
+
+@routes.delete(
+    "/models/{name}/aliases/{alias}",
+    summary="Delete an alias",
+    status_code=204,
+    dependencies=allow(Permission.OPERATOR),
+)
+def delete_alias(
+    name: ModelName,
+    alias: Alias,
+    ws: WorkspaceDep,
+    reason: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    ws.registry.delete_alias(name, alias, reason=reason)
+    return Response(status_code=204)
+
+
+@routes.get(
+    "/models/{name}/alias-history",
+    summary="The history of a model's aliases (optionally of one alias)",
+    dependencies=allow(Permission.VIEWER),
+)
+def alias_history(
+    name: ModelName,
+    ws: WorkspaceDep,
+    alias: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    return json_response([c.to_dict() for c in ws.registry.alias_history(name, alias)])

@@ -1,0 +1,20 @@
+"""Prediction ids: unique across processes and restarts without coordination or a syscall per id.
+
+An id is a random 64-bit prefix drawn when the process starts plus a counter, as hex:
+``3f9a1c0d5e7b2a41-1f``. (uuid4 per row costs a few microseconds; this costs a few hundred ns.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+
+
+class IdSource:
+    def __init__(self) -> None:
+        self.prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def take(self, n: int) -> list[str]:
+        prefix, counter = self.prefix, self._counter
+        return [f"{prefix}-{next(counter):x}" for _ in range(n)]

@@ -1,0 +1,52 @@
+"""Native JSON: ``{"inputs": [{col: value}, …]}`` (records) or ``{"inputs": {col: [values]}}``
+(columns) in; ``{"prediction_ids", "model", "outputs", "probabilities"?}`` out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelplane.errors import InvalidInputError, SchemaValidationError
+from modelplane.serving.inputs import InputSpec
+from modelplane.serving.runtime import Prediction
+
+_DUMP = orjson.OPT_SERIALIZE_NUMPY
+
+
+def loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"the body is not valid JSON: {exc}", field="body") from None
+
+
+def parse(body: bytes, spec: InputSpec) -> Any:
+    doc = loads(body)
+    if not isinstance(doc, dict) or "inputs" not in doc:
+        raise SchemaValidationError(
+            'expected {"inputs": [records…]} or {"inputs": {column: [values…]}}', field="inputs"
+        )
+    inputs = doc["inputs"]
+    if isinstance(inputs, list):
+        return spec.records(inputs)
+    if isinstance(inputs, dict):
+        return spec.columnar(inputs)
+    raise SchemaValidationError(
+        "inputs must be a list of records or an object of columns", field="inputs"
+    )
+
+
+def plain(values: np.ndarray) -> Any:
+    """numpy → something orjson serialises (object arrays hold Python scalars or strings)."""
+    if values.dtype.kind in "biuf" and values.dtype.isnative:
+        return values
+    return values.tolist()
+
+
+def dump(pred: Prediction, ids: list[str], model: str) -> bytes:
+    doc: dict[str, Any] = {"prediction_ids": ids, "model": model, "outputs": plain(pred.outputs)}
+    if pred.probabilities is not None:
+        doc["probabilities"] = plain(np.asarray(pred.probabilities))
+    return orjson.dumps(doc, option=_DUMP)

@@ -1,0 +1,1 @@
+"""Tests of the remote client (mp.Client) against the control-plane API."""
