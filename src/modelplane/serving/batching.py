@@ -13,10 +13,11 @@ batch fails, its requests are retried one by one so one bad request cannot fail 
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,11 @@ class Batcher:
         self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._predict_loop, name=f"predict-{name}", daemon=True
+        )
+        self._thread.start()
 
     async def submit(self, X: Any, timeout: float | None = None) -> Prediction:
         """Queue ``X`` (rows of one request) and wait for its slice of a batch's answer.
@@ -153,7 +158,9 @@ class Batcher:
                 if not items:
                     continue
                 self.queued_rows -= rows
-                results = await loop.run_in_executor(self._executor, self._run, items)
+                done: asyncio.Future[list[Prediction | BaseException]] = loop.create_future()
+                self._jobs.put((loop, items, done))
+                results = await done
                 for item, result in zip(items, results, strict=True):
                     if item.future.done():
                         continue
@@ -164,6 +171,20 @@ class Batcher:
         finally:
             self._running = False
             self._idle.set()
+
+    def _predict_loop(self) -> None:
+        """The model's own thread: one batch at a time, answers handed back to the event loop.
+        (Lighter than an executor: no concurrent.futures chain per batch.)"""
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            loop, items, done = job
+            results = self._run(items)
+            try:
+                loop.call_soon_threadsafe(_settle, done, results)
+            except RuntimeError:  # the event loop is gone (shutdown)
+                return
 
     def _run(self, items: list[_Item]) -> list[Prediction | BaseException]:
         """On the predict thread: one call for the whole batch, split the answer back."""
@@ -197,7 +218,7 @@ class Batcher:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             pass
-        self._executor.shutdown(wait=False)
+        self._jobs.put(None)
 
 
 class PredictError(ModelplaneError):
@@ -205,6 +226,11 @@ class PredictError(ModelplaneError):
 
     http_status = 500
     code = "predict_failed"
+
+
+def _settle(done: asyncio.Future[Any], results: Any) -> None:
+    if not done.done():
+        done.set_result(results)
 
 
 def _expire(future: asyncio.Future[Prediction], timeout: float) -> None:

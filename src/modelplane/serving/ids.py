@@ -6,15 +6,18 @@ An id is a random 64-bit prefix drawn when the process starts plus a counter, as
 
 from __future__ import annotations
 
-import itertools
 import secrets
 
 
 class IdSource:
+    """Not thread-safe by design: used from the event loop thread only."""
+
     def __init__(self) -> None:
-        self.prefix = secrets.token_hex(8)
-        self._counter = itertools.count(1)
+        self.prefix = secrets.token_hex(8) + "-"
+        self._next = 1
 
     def take(self, n: int) -> list[str]:
-        prefix, counter = self.prefix, self._counter
-        return [f"{prefix}-{next(counter):x}" for _ in range(n)]
+        start = self._next
+        self._next = start + n
+        prefix = self.prefix
+        return [prefix + format(i, "x") for i in range(start, start + n)]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from modelplane.errors import InvalidInputError, SchemaValidationError
 
 NUMERIC_KINDS = "biuf"
+TEXT_DTYPES = frozenset({"string", "str"})  # signature dtypes of text columns
 MAX_ROWS = 100_000
 
 
@@ -41,9 +44,16 @@ class InputSpec:
         n = len(columns) or (int(shape[-1]) if shape and int(shape[-1]) > 0 else None)
         return cls(columns, dtypes, str(signature.get("input_kind") or "unknown"), n)
 
-    @property
+    @cached_property
     def numeric(self) -> bool:
         return bool(self.dtypes) and all(_is_numeric(d) for d in self.dtypes)
+
+    @cached_property
+    def _getter(self) -> Any:
+        getter = itemgetter(*self.columns)
+        if len(self.columns) == 1:  # itemgetter of one key returns the value, not a tuple
+            return lambda row: (getter(row),)
+        return getter
 
     def records(self, rows: Any) -> Any:
         """``[{col: value}, …]`` → 2-D array (numeric signature) or DataFrame."""
@@ -78,18 +88,15 @@ class InputSpec:
         return self._frame({c: [r[j] for r in table] for j, c in enumerate(cols)})
 
     def _ordered_numeric(self, rows: list[Any]) -> np.ndarray | None:
-        """Fast path: every record is a dict whose keys are exactly the signature's columns in
-        order (what clients usually send); its values then form the row at C speed. None when
-        that does not hold, or when a value is not a finite number: the general path then finds
-        and names the problem."""
-        cols = self.columns
+        """Fast path for numeric signatures: the values of every record, in signature order,
+        picked at C speed (``itemgetter``) straight into a float array. None when a record is
+        not a dict, misses a column or holds a value that is not a finite number: the general
+        path then finds and names the problem."""
+        n, k = len(rows), len(self.columns)
         try:
-            if not all(type(r) is dict and tuple(r) == cols for r in rows):
-                return None
-            n = len(rows)
-            flat = chain.from_iterable(r.values() for r in rows)
-            arr = np.fromiter(flat, dtype=np.float64, count=n * len(cols)).reshape(n, len(cols))
-        except (TypeError, ValueError):
+            flat = chain.from_iterable(map(self._getter, rows))
+            arr = np.fromiter(flat, dtype=np.float64, count=n * k).reshape(n, k)
+        except (KeyError, TypeError, ValueError, IndexError):
             return None
         if not np.isfinite(arr).all():
             return None
@@ -118,6 +125,12 @@ class InputSpec:
         _check_rows(n)
         if self.numeric:
             cols = self.columns
+            try:  # fast path: the column lists convert at C speed, then transpose
+                arr = np.array([data[c] for c in cols], dtype=np.float64).T
+                if np.isfinite(arr).all():
+                    return np.ascontiguousarray(arr)
+            except (TypeError, ValueError):
+                pass
             table = list(zip(*(data[c] for c in cols), strict=True))
             return self._numeric(table, lambda i, j: f"{cols[j]}[{i}]", cols)
         return self._frame({c: data[c] for c in self.columns})
@@ -151,6 +164,16 @@ class InputSpec:
                 f"input {name!r} data does not match datatype {datatype}: {exc}",
                 field=f"{name}.data",
             ) from None
+        if self.numeric and arr.dtype.kind not in NUMERIC_KINDS:
+            # BYTES for a numeric model: numbers as text are fine, anything else is the
+            # caller's error (it used to reach the model and fail there: 500, breaker failures).
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError, OverflowError):
+                raise SchemaValidationError(
+                    f"input {name!r} must hold numbers: the model's inputs are numeric",
+                    field=f"{name}.data",
+                ) from None
         rows = shape[0] if len(shape) > 1 else 1
         arr = arr.reshape(rows, -1) if len(shape) > 1 else arr.reshape(1, -1)
         _check_rows(arr.shape[0])
@@ -194,8 +217,22 @@ class InputSpec:
         return arr
 
     def _frame(self, data: dict[str, list[Any]]) -> Any:
+        """A table for a signature that is not all-numeric. A value the model cannot take is a
+        422 naming its column, not a model failure (500, counted by the breaker): numeric
+        columns hold numbers, text columns strings, no cell is a JSON array or object. Nulls pass
+        (as NaN / None): such models may impute them, as graph steps may (``fillna``)."""
         import pandas as pd
 
+        for col, dtype in zip(self.columns, self.dtypes, strict=True):
+            for i, value in enumerate(data[col]):
+                if isinstance(value, (list, dict)):
+                    raise SchemaValidationError(
+                        f"{col}[{i}] must be a single value, got {type(value).__name__}", field=col
+                    )
+                if dtype in TEXT_DTYPES and value is not None and not isinstance(value, str):
+                    raise SchemaValidationError(
+                        f"{col}[{i}] must be a string, got {type(value).__name__}", field=col
+                    )
         frame = _checked_frame(pd, data)
         for col, dtype in zip(self.columns, self.dtypes, strict=True):
             if _is_numeric(dtype):

@@ -252,25 +252,35 @@ class EndpointManager:
     async def sync(self) -> None:
         """Bring live endpoints in line with the store (one poll)."""
         async with self._sync_lock:
-            desired = await asyncio.to_thread(self._desired)
-            for name in list(self.live):
-                if name not in desired:
-                    old = self.live.pop(name)
+            desired, present = await asyncio.to_thread(self._desired)
+            # Only endpoints deleted from the store go: one whose models cannot be resolved right
+            # now (alias deleted, a transient error) keeps serving what it served, and a failed
+            # endpoint that was deleted stops answering 503 (it is unknown: 404).
+            for name in [*self.live, *(n for n in self.status if n not in self.live)]:
+                if name not in present:
+                    old = self.live.pop(name, None)
                     self.status.pop(name, None)
-                    await old.close()
+                    if old is not None:
+                        await old.close()
             for name, (generation, config, versions) in desired.items():
                 live = self.live.get(name)
                 status = self.status.setdefault(name, EndpointStatus())
                 wanted = tuple((uri, mv.version) for uri, mv in versions.items())
                 if live is not None and live.generation == generation and live.versions == wanted:
+                    status.last_error = None  # e.g. the alias is back on the version serving
                     continue
                 if status.generation == generation and wanted in _as_set(status.failed_versions):
                     continue  # this exact combination failed before; wait for a change
                 await self._swap(name, generation, config, versions, wanted, status)
 
-    def _desired(self) -> dict[str, tuple[int, EndpointConfig, dict[str, ModelVersion]]]:
+    def _desired(
+        self,
+    ) -> tuple[dict[str, tuple[int, EndpointConfig, dict[str, ModelVersion]]], set[str]]:
+        """(endpoints whose models resolve → what they should serve, names of all endpoints)."""
         out: dict[str, tuple[int, EndpointConfig, dict[str, ModelVersion]]] = {}
+        present: set[str] = set()
         for ep in self.ws.endpoints.list():
+            present.add(ep.name)
             versions: dict[str, ModelVersion] = {}
             try:
                 for uri in dict.fromkeys(ep.config.model_uris):
@@ -282,7 +292,7 @@ class EndpointManager:
                     status.state = "failed"
                 continue
             out[ep.name] = (ep.generation, ep.config, versions)
-        return out
+        return out, present
 
     async def _swap(
         self,

@@ -145,7 +145,8 @@ def dump(
     if requested is None or "predict" in requested:
         outputs.append(_tensor("predict", pred.outputs))
     if pred.probabilities is not None and (requested is None or "probabilities" in requested):
-        outputs.append(_tensor("probabilities", pred.probabilities))
+        # FP64 as the model metadata declares, whichever runtime (ONNX float32) computed them
+        outputs.append(_tensor("probabilities", np.asarray(pred.probabilities, dtype=np.float64)))
     doc: dict[str, Any] = {
         "model_name": model_name,
         "model_version": model_version,

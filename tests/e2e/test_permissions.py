@@ -1,0 +1,159 @@
+"""Permissions of the whole server (in-process: the routes themselves and a custom Authorizer),
+and ``modelplane serve`` refusing to bind beyond loopback without ``--insecure``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from modelplane.errors import PermissionDeniedError
+from modelplane.serving.app import FastPath, Server, _route, build_api, create_app
+from modelplane.serving.permissions import (
+    FAST_ROUTE_PERMISSIONS,
+    PERMISSION_ATTR,
+    Permission,
+    Principal,
+)
+
+from .conftest import free_port, run_cli
+
+ROW = {"inputs": [{"f0": 1.0}]}
+V2 = {"inputs": [{"name": "input-0", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}]}
+
+
+class DenyAll:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Permission, str | None]] = []
+
+    def authorize(
+        self, headers: Mapping[str, str], permission: Permission, resource: str | None
+    ) -> Principal:
+        self.calls.append((permission, resource))
+        raise PermissionDeniedError(f"denied: {permission.name.lower()} on {resource}")
+
+
+class ViewerOnly:
+    """Everyone is a viewer: reading is allowed, predicting and changing things are not."""
+
+    def authorize(
+        self, headers: Mapping[str, str], permission: Permission, resource: str | None
+    ) -> Principal:
+        return Principal("watcher", Permission.VIEWER)
+
+
+def _docs_paths(api: FastAPI) -> set[str | None]:
+    return {api.openapi_url, api.docs_url, api.redoc_url, api.swagger_ui_oauth2_redirect_url}
+
+
+def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every route, included routers opened up (FastAPI ≥ 0.16x keeps an included router as one
+    lazy ``_IncludedRouter`` entry of ``app.routes``; older versions copied its routes)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from flat_routes(inner.routes)
+        else:
+            yield route
+
+
+def _permission(route: APIRoute) -> Permission | None:
+    found = [getattr(d.dependency, PERMISSION_ATTR, None) for d in route.dependencies]
+    return next((p for p in found if p is not None), None)
+
+
+@pytest.fixture
+def api(sqlite_ws: Any) -> FastAPI:
+    app: FastAPI = build_api(Server(sqlite_ws))
+    return app
+
+
+def test_every_route_declares_a_permission(api: FastAPI) -> None:
+    docs = _docs_paths(api)
+    routes = [r for r in flat_routes(api.routes) if getattr(r, "path", None) not in docs]
+    assert len(routes) >= 40
+    declared: dict[tuple[str, str], Permission] = {}
+    for route in routes:
+        assert isinstance(route, APIRoute), f"{route!r} is not a declared FastAPI route"
+        permission = _permission(route)
+        assert permission is not None, f"{route.methods} {route.path} declares no permission"
+        for method in route.methods:
+            declared[(method, route.path)] = permission
+    # the data plane and the control plane are both there
+    assert ("GET", "/metrics") in declared
+    assert ("PUT", "/api/v1/endpoints/{endpoint}") in declared
+    assert declared[("GET", "/metrics")] is Permission.VIEWER
+    # every fast route (answered before FastAPI) is declared, with the same permission
+    assert FAST_ROUTE_PERMISSIONS
+    for key, permission in FAST_ROUTE_PERMISSIONS.items():
+        assert key in declared, f"fast route {key} has no FastAPI declaration"
+        assert declared[key] is permission, key
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("/v1/endpoints/churn/predict", ("POST", "/v1/endpoints/{endpoint}/predict")),
+        ("/v2/models/churn/infer", ("POST", "/v2/models/{endpoint}/infer")),
+        (
+            "/v2/models/churn/versions/3/infer",
+            ("POST", "/v2/models/{endpoint}/versions/{version}/infer"),
+        ),
+    ],
+)
+def test_the_fast_path_checks_the_declared_permission(path: str, key: tuple[str, str]) -> None:
+    route = _route(path)
+    assert route is not None
+    assert route[1] == "churn" and route[3] == key
+    assert key in FAST_ROUTE_PERMISSIONS
+
+
+def test_a_denying_authorizer_is_403_on_fast_and_control_routes(sqlite_ws: Any) -> None:
+    deny = DenyAll()
+    app = create_app(sqlite_ws, authorizer=deny)
+    assert isinstance(app, FastPath)
+    client = TestClient(app, raise_server_exceptions=False)
+    answers = {
+        "native": client.post("/v1/endpoints/churn/predict", json=ROW),
+        "v2": client.post("/v2/models/churn/infer", json=V2),
+        "v2 version": client.post("/v2/models/churn/versions/1/infer", json=V2),
+        "list endpoints": client.get("/api/v1/endpoints"),
+        "deploy": client.put("/api/v1/endpoints/x", json={"model": "models:/churn/1"}),
+        "metrics": client.get("/metrics"),
+        "model metadata": client.get("/v2/models/churn"),
+    }
+    for what, r in answers.items():
+        assert r.status_code == 403, (what, r.status_code, r.text)
+        body = r.json()
+        assert body["error"] == "permission_denied", (what, body)
+        assert "Traceback" not in r.text
+    assert (Permission.PREDICTOR, "churn") in deny.calls  # the fast path named the endpoint
+    assert (Permission.OPERATOR, "x") in deny.calls
+
+
+def test_role_below_the_route_permission_is_403(sqlite_ws: Any) -> None:
+    client = TestClient(create_app(sqlite_ws, authorizer=ViewerOnly()))
+    r = client.post("/v1/endpoints/churn/predict", json=ROW)
+    assert r.status_code == 403, r.text
+    assert "predictor" in r.json()["message"]
+    assert client.post("/v2/models/churn/infer", json=V2).status_code == 403
+    assert client.get("/api/v1/endpoints").status_code == 200  # viewers may read
+    r = client.put("/api/v1/endpoints/x", json={"model": "models:/churn/1"})
+    assert r.status_code == 403, r.text
+    assert "operator" in r.json()["message"]
+
+
+def test_serve_beyond_loopback_needs_insecure(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for host in ("0.0.0.0", "::", "10.1.2.3"):
+        done = run_cli(home, "serve", "--host", host, "--port", str(free_port()), timeout=60)
+        assert done.returncode == 2, (host, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert host in lines[0] and "--insecure" in lines[0], lines[0]
+        assert "Traceback" not in done.stderr
