@@ -264,18 +264,20 @@ def test_v2_per_column_inputs_over_raw_http(server: Served, models: Models) -> N
     np.testing.assert_array_equal(out["data"], models.extra["mixed"].predict(frame))
 
 
-def test_v2_binary_tensors_are_refused_cleanly(triton: Any, models: Models) -> None:
-    """tritonclient sends binary tensors by default (a Triton extension this server does not
-    announce): the answer is a 400, never a 500."""
+def test_v2_with_tritonclient_defaults(triton: Any, models: Models) -> None:
+    """tritonclient's defaults: binary input tensors, all outputs asked for as binary data (the
+    binary tensor data extension, announced in the server metadata)."""
     import tritonclient.http as httpclient
-    from tritonclient.utils import InferenceServerException
 
-    tensor = httpclient.InferInput("input-0", [2, 8], "FP64")
-    tensor.set_data_from_numpy(models.rows(2).to_numpy())
-    with pytest.raises(InferenceServerException) as err:
-        triton.infer("lr", [tensor])
-    assert err.value.status() == "400"
-    assert triton.get_server_metadata()["extensions"] == []
+    rows = models.rows(4)
+    tensor = httpclient.InferInput("input-0", [4, 8], "FP64")
+    tensor.set_data_from_numpy(rows.to_numpy())  # binary_data=True by default
+    result = triton.infer("lr", [tensor])  # no outputs given: every output, in binary
+    np.testing.assert_array_equal(result.as_numpy("predict"), models.lr.predict(rows))
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"), models.lr.predict_proba(rows), atol=1e-5
+    )
+    assert "binary_tensor_data" in triton.get_server_metadata()["extensions"]
 
 
 # -- OpenAPI and docs -----------------------------------------------------------------------------

@@ -110,9 +110,17 @@ class Server:
         self.count(label, version_label, protocol, exc.http_status)
 
     async def predict(
-        self, protocol: str, name: str, version: str | None, body: bytes
+        self,
+        protocol: str,
+        name: str,
+        version: str | None,
+        body: bytes,
+        header_length: int | None = None,
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        """Answer one prediction request: (status, body, headers). Never raises."""
+        """Answer one prediction request: (status, body, headers). Never raises.
+
+        ``header_length``: the v2 binary tensor extension's ``Inference-Header-Content-Length``.
+        """
         start = time.perf_counter()
         version_label = "-"
         try:
@@ -125,27 +133,32 @@ class Server:
                 )
             spec = live.primary.runtime.spec
             if protocol == "v2":
-                X, request_id, requested = v2.parse(body, spec)
+                X, request = v2.parse(body, spec, header_length)
             else:
                 X = native.parse(body, spec)
             pred, model = await live.predict(X, self.metrics)
             ids = self.ids.take(len(X))
+            headers = JSON
             if protocol == "v2":
-                out = v2.dump(
+                out, json_length = v2.dump(
                     pred,
                     ids,
                     model_name=name,
                     model_version=model.rsplit("/", 1)[-1] if "/" in model else model,
-                    request_id=request_id,
-                    requested=requested,
+                    request=request,
                 )
+                if json_length is not None:
+                    headers = [
+                        (b"content-type", b"application/octet-stream"),
+                        (b"inference-header-content-length", str(json_length).encode()),
+                    ]
             else:
                 out = native.dump(pred, ids, model)
             handle = live.primary
             handle.vm.latency.observe(time.perf_counter() - start)
             handle.vm.rows.inc(len(ids))
             self.count(name, version_label, protocol, 200)
-            return 200, out, JSON
+            return 200, out, headers
         except ModelplaneError as exc:
             self.count_error(name, version_label, protocol, exc)
             return exc.http_status, error_body(exc), error_headers(exc)
@@ -269,6 +282,7 @@ class FastPath:
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 permission = FAST_ROUTE_PERMISSIONS[perm_key]
                 check(server.authorizer.authorize(headers, permission, name), permission)
+            header_length = _header_length(scope) if protocol == "v2" else None
             body = await read_body(scope, receive, server.max_body(name))
         except ClientDisconnected:
             return
@@ -276,8 +290,23 @@ class FastPath:
             server.count_error(name, "-", protocol, exc)
             await _respond(send, exc.http_status, error_body(exc), error_headers(exc))
             return
-        status, out, answer_headers = await server.predict(protocol, name, version, body)
+        status, out, answer_headers = await server.predict(
+            protocol, name, version, body, header_length
+        )
         await _respond(send, status, out, answer_headers)
+
+
+def _header_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"inference-header-content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise InvalidInputError(
+                    "Inference-Header-Content-Length must be an integer",
+                    field="inference-header-content-length",
+                ) from None
+    return None
 
 
 def _install_drain(server: Server) -> None:
@@ -336,7 +365,7 @@ def build_api(server: Server) -> Any:
 
     @api.get("/v2", tags=["v2"], dependencies=viewer, summary="Server metadata")
     def server_metadata() -> dict[str, Any]:
-        return {"name": "modelplane", "version": __version__, "extensions": []}
+        return {"name": "modelplane", "version": __version__, "extensions": ["binary_tensor_data"]}
 
     def metadata(endpoint: str, version: str | None) -> dict[str, Any]:
         live_ep = server.manager.get(endpoint)
@@ -402,8 +431,12 @@ def build_api(server: Server) -> Any:
         protocol: str, endpoint: str, version: str | None, request: Request
     ) -> Response:
         body = await request.body()
-        status, out, _ = await server.predict(protocol, endpoint, version, body)
-        return Response(out, status_code=status, media_type="application/json")
+        header = request.headers.get("inference-header-content-length")
+        length = int(header) if header and header.isdigit() else None
+        status, out, headers = await server.predict(protocol, endpoint, version, body, length)
+        return Response(
+            out, status_code=status, headers={k.decode(): v.decode() for k, v in headers}
+        )
 
     @api.post(
         "/v1/endpoints/{endpoint}/predict",

@@ -274,7 +274,9 @@ def _check_rows(n: int) -> None:
         raise InvalidInputError(f"{n} rows in one request; the limit is {MAX_ROWS}", field="inputs")
 
 
-def _flatten(data: Any) -> list[Any]:
+def _flatten(data: Any) -> Any:
+    if isinstance(data, np.ndarray):  # binary tensor data, already decoded
+        return data.ravel()
     if not isinstance(data, list):
         raise SchemaValidationError("tensor data must be a list", field="data")
     if data and isinstance(data[0], list):
