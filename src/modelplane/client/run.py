@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from modelplane.errors import InvalidInputError
+from modelplane.tracking.handle import RunHandle
 from modelplane.tracking.records import MetricPoint, RunInfo
 
 if TYPE_CHECKING:
@@ -61,46 +61,22 @@ def _point(item: Any) -> dict[str, Any]:
     return {"key": key, "value": value, "step": step, "timestamp": timestamp}
 
 
-class RemoteRun:
+class RemoteRun(RunHandle):
     """A run on a remote server; a context manager like ``mp.start_run``'s handle."""
 
     def __init__(self, transport: Transport, info: RunInfo) -> None:
+        super().__init__(info)
         self._http = transport
-        self._info = info
-        self._ended = False
         self._path = f"/api/v1/runs/{quote(info.id, safe='')}"
-
-    @property
-    def id(self) -> str:
-        return self._info.id
-
-    @property
-    def name(self) -> str:
-        return self._info.name
-
-    @property
-    def experiment(self) -> str:
-        return self._info.experiment
 
     @property
     def info(self) -> RunInfo:
         """A fresh snapshot of the run (params, latest metrics, tags, datasets)."""
         return RunInfo.from_dict(self._http.json("GET", self._path))
 
-    def log_param(self, key: str, value: Any) -> None:
-        self.log_params({key: value})
-
     def log_params(self, params: Mapping[str, Any]) -> None:
         body = {"params": scalar_map(params, "params")}
         self._http.request("POST", f"{self._path}/params", json_body=body)
-
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        self.log_batch([(key, value, step, None)])
-
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        if not isinstance(metrics, Mapping):
-            raise InvalidInputError("metrics must be a mapping of name to number", field="metrics")
-        self.log_batch([(k, v, step, None) for k, v in metrics.items()])
 
     def log_batch(self, points: Iterable[tuple[str, Any, int | None, int | None]]) -> int:
         """Many (key, value, step, timestamp) points; returns how many the server logged."""
@@ -118,13 +94,6 @@ class RemoteRun:
     def _send(self, points: list[dict[str, Any]]) -> int:
         answer = self._http.json("POST", f"{self._path}/metrics", json_body={"points": points})
         return int(answer["logged"])
-
-    def log_series(self, key: str, values: Iterable[Any], start_step: int = 0) -> int:
-        """A whole series of one metric (e.g. a loss curve)."""
-        return self.log_batch((key, v, start_step + i, None) for i, v in enumerate(values))
-
-    def set_tag(self, key: str, value: Any) -> None:
-        self.set_tags({key: value})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         body = {"tags": scalar_map(tags, "tags")}
@@ -147,24 +116,5 @@ class RemoteRun:
             for r in rows
         ]
 
-    def end(self, status: str = "FINISHED") -> None:
-        if not self._ended:
-            self._http.request("POST", f"{self._path}/end", json_body={"status": status})
-            self._ended = True
-
-    def __enter__(self) -> RemoteRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is KeyboardInterrupt:
-            self.end("KILLED")
-        else:
-            self.end("FAILED" if exc_type is not None else "FINISHED")
-
-    def __repr__(self) -> str:
-        return f"RemoteRun(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r})"
+    def _end(self, status: str) -> None:
+        self._http.request("POST", f"{self._path}/end", json_body={"status": status})
