@@ -109,14 +109,6 @@ class EndpointService:
             rows = conn.execute(sa.select(endpoints).order_by(endpoints.c.name)).all()
         return [_record(r) for r in rows]
 
-    def generations(self) -> dict[str, int]:
-        """name → generation: the cheap poll servers run to notice changes."""
-        with self.meta.read() as conn:
-            return {
-                n: int(g)
-                for n, g in conn.execute(sa.select(endpoints.c.name, endpoints.c.generation))
-            }
-
     def delete(self, name: str) -> None:
         current = self.get(name)
         with self.meta.write() as conn:

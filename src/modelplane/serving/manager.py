@@ -194,7 +194,7 @@ class EndpointStatus:
     versions: tuple[tuple[str, int], ...] = ()
     state: str = "loading"  # loading | ready | failed
     last_error: str | None = None
-    failed_versions: set[tuple[str, int]] = field(default_factory=set)
+    failed_versions: set[tuple[tuple[str, int], ...]] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -269,7 +269,7 @@ class EndpointManager:
                 if live is not None and live.generation == generation and live.versions == wanted:
                     status.last_error = None  # e.g. the alias is back on the version serving
                     continue
-                if status.generation == generation and wanted in _as_set(status.failed_versions):
+                if status.generation == generation and wanted in status.failed_versions:
                     continue  # this exact combination failed before; wait for a change
                 await self._swap(name, generation, config, versions, wanted, status)
 
@@ -312,7 +312,7 @@ class EndpointManager:
             )
             status.last_error = reason
             status.generation = generation
-            status.failed_versions.add(wanted)  # type: ignore[arg-type]
+            status.failed_versions.add(wanted)
             if old is None:
                 status.state = "failed"
             for mv in versions.values():
@@ -381,7 +381,3 @@ class EndpointManager:
         handles = [await handle_for(uri) for uri in uris]
         fallback = await handle_for(config.fallback.model) if config.fallback.model else None
         return LiveEndpoint(name, config, generation, handles, fallback, graph, wanted)
-
-
-def _as_set(values: set[Any]) -> set[Any]:
-    return values
