@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane.config import settings_for
 from modelplane.context import Workspace
-from modelplane.errors import InvalidInputError
+from modelplane.data.records import dataset_version_ids
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,20 +112,6 @@ def search_runs(
 # -- registry -----------------------------------------------------------------------------------
 
 
-def _dataset_ids(datasets: Sequence[Any] | None) -> list[int]:
-    ids = []
-    for ds in datasets or ():
-        if isinstance(ds, int) and not isinstance(ds, bool):
-            ids.append(ds)
-        elif hasattr(ds, "id") and hasattr(ds, "content_hash"):
-            ids.append(int(ds.id))
-        else:
-            raise InvalidInputError(
-                "datasets must be DatasetVersion objects from register_dataset", field="datasets"
-            )
-    return ids
-
-
 def register_model(
     name: str,
     model: Any,
@@ -145,7 +131,7 @@ def register_model(
     """
     ws = workspace()
     run_id = run if isinstance(run, str) or run is None else run.id
-    ds_ids = _dataset_ids(datasets)
+    ds_ids = dataset_version_ids(datasets)
     if run_id is not None:
         info = ws.tracking.get_run(run_id)
         if params is None:

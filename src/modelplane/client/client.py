@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from modelplane.client.http import Transport, plain_json
-from modelplane.client.local import INPUT_EXAMPLE, dataset_ids, runs_frame, save_example
 from modelplane.client.run import RemoteRun, scalar_map
 from modelplane.core.names import check_artifact_key, check_name
-from modelplane.data.records import DatasetVersion
+from modelplane.data.records import DatasetVersion, dataset_version_ids
 from modelplane.errors import FlavorError, IntegrityError, InvalidInputError
+from modelplane.registry.examples import INPUT_EXAMPLE, save_example
 from modelplane.registry.records import ModelVersion, RegisteredModel
+from modelplane.tracking.frame import runs_frame_from_infos
 from modelplane.tracking.records import RunInfo
 
 if TYPE_CHECKING:
@@ -211,7 +212,7 @@ class Client:
     ) -> pd.DataFrame:
         """A DataFrame shaped like ``mp.search_runs`` (``params.*``, ``metrics.*``, ``tags.*``)."""
         infos = self.list_runs(experiment, filter, order_by=order_by, max_results=max_results)
-        return runs_frame(infos)
+        return runs_frame_from_infos(infos)
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -238,7 +239,7 @@ class Client:
                 field="model",
             )
         run_id = run if isinstance(run, str) or run is None else run.id
-        ds_ids = dataset_ids(datasets)
+        ds_ids = dataset_version_ids(datasets)
         if run_id is not None:
             if params is None:
                 params = self.get_run(run_id).params

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from modelplane.errors import InvalidInputError
 
 
 @dataclass(frozen=True)
@@ -61,3 +64,18 @@ class DatasetVersion:
             created_at=round(created.timestamp() * 1000),
             created_by=data.get("created_by"),
         )
+
+
+def dataset_version_ids(datasets: Sequence[Any] | None) -> list[int]:
+    """Lineage ids from DatasetVersion objects (or their integer ids)."""
+    ids = []
+    for ds in datasets or ():
+        if isinstance(ds, int) and not isinstance(ds, bool):
+            ids.append(ds)
+        elif isinstance(ds, DatasetVersion):
+            ids.append(ds.id)
+        else:
+            raise InvalidInputError(
+                "datasets must be DatasetVersion objects from register_dataset", field="datasets"
+            )
+    return ids

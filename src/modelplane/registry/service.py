@@ -25,6 +25,7 @@ from modelplane.core.sql import inserted_id, now_ms, upsert
 from modelplane.core.uris import ModelRef, is_model_uri, parse_model_uri
 from modelplane.errors import ConflictError, FlavorError, InvalidInputError, NotFoundError
 from modelplane.registry.card import render_card
+from modelplane.registry.examples import INPUT_EXAMPLE, save_example
 from modelplane.registry.loaded import LoadedModel
 from modelplane.registry.records import AliasChange, ModelVersion, RegisteredModel
 from modelplane.stores.artifacts import ArtifactStore
@@ -42,8 +43,6 @@ from modelplane.stores.metadata.schema import (
 )
 
 RESERVED_ALIASES = ("latest",)
-INPUT_EXAMPLE = "input_example.parquet"
-MAX_EXAMPLE_ROWS = 100
 MAX_DESCRIPTION = 20_000
 
 
@@ -121,7 +120,7 @@ class RegistryService:
         signature = infer_signature(model, X_example)
         with tempfile.TemporaryDirectory(prefix="mp-model-") as tmp:
             info = flavor.save(model, Path(tmp))
-            if _save_example(X_example, signature.to_dict(), Path(tmp) / INPUT_EXAMPLE):
+            if save_example(X_example, signature.to_dict(), Path(tmp) / INPUT_EXAMPLE):
                 info["input_example"] = INPUT_EXAMPLE
             return self._record_version(
                 name,
@@ -822,22 +821,3 @@ def _small(info: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in info.items()
         if isinstance(v, (str, int, float, bool)) and len(str(v)) < 500
     }
-
-
-def _save_example(X: Any, signature: dict[str, Any], path: Path) -> bool:
-    """Keep up to MAX_EXAMPLE_ROWS rows of the input example (columns named as in the signature):
-    serving validates accelerated runtimes and warms new versions with them."""
-    if X is None:
-        return False
-    import pandas as pd
-
-    from modelplane.registry.examples import example_frame
-
-    frame = example_frame(X, signature)
-    if frame is None or frame.empty:
-        return False
-    try:
-        frame.head(MAX_EXAMPLE_ROWS).reset_index(drop=True).to_parquet(path, index=False)
-    except (ValueError, TypeError, ImportError):  # e.g. object columns pyarrow cannot store
-        return False
-    return isinstance(frame, pd.DataFrame)

@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from modelplane.core.names import check_alias, check_artifact_key, check_name
 from modelplane.core.uris import ModelRef
 from modelplane.errors import InvalidInputError, NotFoundError
+from modelplane.registry.examples import INPUT_EXAMPLE
 from modelplane.registry.flavors.base import MODEL_FILE_NAMES
 from modelplane.serving.api.common import (
     JSON_BODY_LIMIT,
@@ -36,7 +37,6 @@ from modelplane.serving.permissions import Permission
 
 routes = Routes("models")
 
-INPUT_EXAMPLE = "input_example.parquet"
 UPLOAD_FILE_NAMES = MODEL_FILE_NAMES | {INPUT_EXAMPLE}
 """The only file names a registration upload may carry (flat, no folders)."""
 META_LIMIT = 1024 * 1024
