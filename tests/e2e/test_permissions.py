@@ -130,7 +130,11 @@ def test_a_denying_authorizer_is_403_on_fast_and_control_routes(sqlite_ws: Any) 
     for what, r in answers.items():
         assert r.status_code == 403, (what, r.status_code, r.text)
         body = r.json()
-        assert body["error"] == "permission_denied", (what, body)
+        if what.startswith(("v2", "model metadata")):  # the v2 shape: error = the message
+            assert body["code"] == "permission_denied", (what, body)
+            assert isinstance(body["error"], str) and body["error"], (what, body)
+        else:
+            assert body["error"] == "permission_denied", (what, body)
         assert "Traceback" not in r.text
     assert (Permission.PREDICTOR, "churn") in deny.calls  # the fast path named the endpoint
     assert (Permission.OPERATOR, "x") in deny.calls
@@ -156,4 +160,16 @@ def test_serve_beyond_loopback_needs_insecure(tmp_path: Path) -> None:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr
         assert host in lines[0] and "--insecure" in lines[0], lines[0]
+        assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_malformed_proxy_list(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for value in ("10.0.0.1/8", "proxy.example", "127.0.0.1,,"):
+        done = run_cli(
+            home, "serve", "--port", str(free_port()), "--forwarded-allow-ips", value, timeout=60
+        )
+        assert done.returncode == 2, (value, done.stdout, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--forwarded-allow-ips" in lines[0], done.stderr
         assert "Traceback" not in done.stderr

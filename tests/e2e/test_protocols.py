@@ -235,7 +235,9 @@ def test_v2_infer_model_version_path_fp32_and_output_subset(triton: Any, models:
 
     with pytest.raises(InferenceServerException) as err:
         triton.infer("lr", [_infer_input(frame)], model_version="7")
-    assert "404" in str(err.value)
+    # v2 error bodies carry the message in "error": the client shows it, not a bare code
+    assert err.value.message() == "endpoint 'lr' serves version 1, not 7"
+    assert err.value.status() == "404"
 
 
 def test_v2_per_column_inputs_over_raw_http(server: Served, models: Models) -> None:

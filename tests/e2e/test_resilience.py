@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -32,8 +33,12 @@ def deploy_endpoints(ws: Any, models: Models) -> None:
         "fb-default", {"model": failing, "breaker": breaker, "fallback": {"default": 0}}
     )
     ws.endpoints.deploy("no-fb", {"model": failing, "breaker": breaker})
+    ws.endpoints.deploy("unwarmable", {"model": "models:/unwarmable/1"})
     ws.endpoints.deploy(
-        "unwarmable", {"model": "models:/unwarmable/1", "fallback": {"model": "models:/lr/1"}}
+        "unwarmable-fb", {"model": "models:/unwarmable/1", "fallback": {"model": "models:/lr/1"}}
+    )
+    ws.endpoints.deploy(
+        "unwarmable-default", {"model": "models:/unwarmable/1", "fallback": {"default": 1}}
     )
 
 
@@ -119,14 +124,16 @@ def test_model_failure_without_fallback_is_a_clean_500_then_503(server: Served) 
     # the breaker is open now: refused at once with a hint when to retry
     assert v2.status_code == 503, v2.text
     no_traceback(v2.text)
-    assert v2.json()["error"] == "unavailable" and "circuit breaker" in v2.json()["message"]
+    # the Open Inference Protocol's error shape: "error" is the message, the code is beside it
+    assert v2.json()["code"] == "unavailable" and "circuit breaker" in v2.json()["error"]
     assert int(v2.headers["retry-after"]) >= 1
     assert 'kind="model"' in metrics and 'endpoint="no-fb"' in metrics
 
 
 def test_a_model_failing_its_warm_up_is_not_served(server: Served) -> None:
-    """Loading warms a version up on its input example; failing that is a failed load (the
-    endpoint has nothing to serve: 503, and the reason in the status and the audit log)."""
+    """Loading warms a version up on its input example; failing that is a failed load (without
+    a fallback the endpoint has nothing to serve: 503, and the reason in the status and the
+    audit log)."""
     with server.client() as client:
         r = client.post("/v1/endpoints/unwarmable/predict", json=ROW)
         doc = status(client, "unwarmable")
@@ -151,6 +158,48 @@ def test_a_model_failing_its_warm_up_is_not_served(server: Served) -> None:
         )
         assert r.json()["error"] == "not_found"
         assert client.get("/api/v1/endpoints/unwarmable/status").status_code == 404
+
+
+def test_an_unloadable_model_with_a_fallback_serves_degraded(
+    server: Served, models: Models
+) -> None:
+    """No old version serves and the model fails to load: the fallback answers every request
+    (counted with reason not_loaded) instead of the endpoint failing with 503."""
+    with server.client() as client:
+        answers = [client.post("/v1/endpoints/unwarmable-fb/predict", json=ROW) for _ in range(3)]
+        v2 = client.post(
+            "/v2/models/unwarmable-fb/infer",
+            json={
+                "inputs": [
+                    {"name": "input-0", "shape": [1, 8], "datatype": "FP64", "data": [0.1] * 8}
+                ]
+            },
+        )
+        bad = client.post("/v1/endpoints/unwarmable-fb/predict", json={"inputs": [{"f0": 1}]})
+        default = client.post("/v1/endpoints/unwarmable-default/predict", json=ROW)
+        doc = status(client, "unwarmable-fb")
+        assert client.get("/v2/health/ready").status_code == 200
+    expected = models.lr.predict(pd.DataFrame(ROW["inputs"])).tolist()
+    for r in answers:
+        assert r.status_code == 200, r.text
+        assert r.json()["model"] == "lr/1" and r.json()["outputs"] == expected
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["model_name"] == "unwarmable-fb"
+    # requests are still validated against the unloadable model's signature
+    assert bad.status_code == 422, bad.text
+    assert default.status_code == 200 and default.json()["outputs"] == [1, 1]
+    assert default.json()["model"] == "fallback/default"
+
+    assert doc["state"] == "degraded"
+    assert "always failing model failed on purpose" in doc["last_error"]
+    assert doc["serving"]["unwarmable/1"]["runtime"] == "not_loaded"
+    assert doc["serving"]["unwarmable/1"]["breaker"] == "not_loaded"
+    assert doc["serving"]["lr/1"]["role"] == "fallback"
+    counted = fallbacks(server)
+    assert counted[("unwarmable-fb", "model", "not_loaded")] >= 4
+    assert counted[("unwarmable-default", "default", "not_loaded")] >= 1
+    entries = server.ws.audit.list(action="endpoint.load_failed", target="endpoints/unwarmable-fb")
+    assert len(entries) == 1 and entries[0].after["still_serving"] == "fallback: lr/1"
 
 
 # -- graceful drain ---------------------------------------------------------------------------

@@ -24,6 +24,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _check_proxies(value: str) -> None:
+    for item in (v.strip() for v in value.split(",")):
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item)
+        except ValueError:
+            raise InvalidInputError(
+                f"--forwarded-allow-ips: {item!r} is not an IP address or network; give a "
+                "comma-separated list such as 10.0.0.0/8,127.0.0.1",
+                field="forwarded-allow-ips",
+            ) from None
+
+
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     """SIGTERM outside uvicorn's own handling: end ``modelplane serve`` with status 0.
 
@@ -51,6 +65,13 @@ def serve(
         float, typer.Option(help="On SIGTERM: seconds of 503 readiness before shutdown.", min=0)
     ] = 2.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses of proxies whose X-Forwarded-For/-Proto headers are "
+            "trusted ('*' for any). Unset: such headers are ignored."
+        ),
+    ] = None,
 ) -> None:
     """Serve every endpoint: Open Inference Protocol v2, native JSON, /api/v1, /metrics."""
     from modelplane.cli import state as cli_state
@@ -69,6 +90,8 @@ def serve(
             "--insecure to accept unauthenticated requests from the network",
             field="host",
         )
+    if forwarded_allow_ips is not None:
+        _check_proxies(forwarded_allow_ips)
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise InvalidInputError(f"unknown log level {log_level!r}", field="log-level")
 
@@ -106,6 +129,10 @@ def serve(
             http="httptools",
             lifespan="on",
             access_log=False,
+            # X-Forwarded-* only when the operator names the proxies: parsing them costs every
+            # request, and trusting them from anyone would let clients pick their address.
+            proxy_headers=forwarded_allow_ips is not None,
+            forwarded_allow_ips=forwarded_allow_ips,
             log_level=log_level,
             timeout_graceful_shutdown=30,
         )

@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -161,16 +160,14 @@ class Server:
             return 200, out, headers
         except ModelplaneError as exc:
             self.count_error(name, version_label, protocol, exc)
-            return exc.http_status, error_body(exc), error_headers(exc)
+            return exc.http_status, error_body(exc, v2=protocol == "v2"), error_headers(exc)
         except Exception as exc:  # a bug, never the caller's fault: 500 without a traceback
             log.exception("prediction failed on endpoint %s", name)
             label = name if name in self.manager.status else "(unknown)"
             self.metrics.errors.labels(label, version_label, "internal").inc()
             self.count(label, version_label, protocol, 500)
-            body_ = orjson.dumps(
-                {"error": "internal_error", "message": f"internal error ({type(exc).__name__})"}
-            )
-            return 500, body_, JSON
+            internal = ModelplaneError(f"internal error ({type(exc).__name__})")
+            return 500, error_body(internal, v2=protocol == "v2"), JSON
 
     def max_body(self, name: str) -> int:
         live = self.manager.live.get(name)
@@ -288,7 +285,8 @@ class FastPath:
             return
         except ModelplaneError as exc:  # refused before parsing (413, 403): counted as well
             server.count_error(name, "-", protocol, exc)
-            await _respond(send, exc.http_status, error_body(exc), error_headers(exc))
+            body = error_body(exc, v2=protocol == "v2")
+            await _respond(send, exc.http_status, body, error_headers(exc))
             return
         status, out, answer_headers = await server.predict(
             protocol, name, version, body, header_length
@@ -490,7 +488,7 @@ def build_api(server: Server) -> Any:
                         "role": role,
                         "runtime": h.runtime.runtime,
                         **h.runtime.info,
-                        "breaker": h.breaker.state,
+                        "breaker": h.breaker_state,
                         "queue_rows": h.batcher.queued_rows,
                     },
                 )

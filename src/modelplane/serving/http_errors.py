@@ -1,5 +1,11 @@
 """Mapping errors to HTTP answers in one place: JSON bodies that name the field, never a 500 for
-bad input, never a traceback."""
+bad input, never a traceback.
+
+Two body shapes, one content: native and control-plane routes answer
+``{"error": <code>, "message": …, "field"?: …, "details"?: …}``; Open Inference Protocol routes
+(``/v2/…``) answer the v2 shape, whose ``error`` *is* the message (what tritonclient and KServe's
+clients show the user), with the code in ``code``: ``{"error": …, "code": <code>, "field"?: …}``.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +22,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelplane.serving")
 
 
-def error_body(exc: ModelplaneError) -> bytes:
-    return orjson.dumps(exc.to_dict())
+def v2_shape(doc: dict[str, Any]) -> dict[str, Any]:
+    """A native error document in the Open Inference Protocol's shape."""
+    out = {"error": doc["message"], "code": doc["error"]}
+    out.update((k, v) for k, v in doc.items() if k not in ("error", "message"))
+    return out
+
+
+def error_document(exc: ModelplaneError, *, v2: bool = False) -> dict[str, Any]:
+    doc = exc.to_dict()
+    return v2_shape(doc) if v2 else doc
+
+
+def error_body(exc: ModelplaneError, *, v2: bool = False) -> bytes:
+    return orjson.dumps(error_document(exc, v2=v2))
+
+
+def is_v2_path(path: str) -> bool:
+    return path == "/v2" or path.startswith("/v2/")
 
 
 def error_headers(exc: ModelplaneError) -> list[tuple[bytes, bytes]]:
@@ -35,8 +57,13 @@ def install_handlers(app: FastAPI) -> None:
     from starlette.exceptions import HTTPException
 
     def respond(
-        status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+        request: Request,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str] | None = None,
     ) -> Response:
+        if is_v2_path(request.url.path):
+            body = v2_shape(body)
         return Response(
             orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
         )
@@ -46,7 +73,7 @@ def install_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, UnavailableError):
             headers = {"Retry-After": str(exc.details.get("retry_after", 1))}
-        return respond(exc.http_status, exc.to_dict(), headers)
+        return respond(request, exc.http_status, exc.to_dict(), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -55,6 +82,7 @@ def install_handlers(app: FastAPI) -> None:
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         field = ".".join(loc) or "body"
         return respond(
+            request,
             422,
             {
                 "error": "invalid_request",
@@ -67,6 +95,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         return respond(
+            request,
             exc.status_code,
             {"error": "http_error", "message": str(exc.detail)},
             dict(exc.headers or {}),
@@ -76,5 +105,7 @@ def install_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return respond(
-            500, {"error": "internal_error", "message": f"internal error ({type(exc).__name__})"}
+            request,
+            500,
+            {"error": "internal_error", "message": f"internal error ({type(exc).__name__})"},
         )

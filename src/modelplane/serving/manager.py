@@ -7,7 +7,10 @@ builds the new :class:`LiveEndpoint` *beside* the old one — load, convert, war
 input example — and only then swaps the reference; requests already holding the old one finish
 on it, and its batchers are drained and closed afterwards (TF Serving's availability-preserving
 policy). A version that fails to load leaves the old one serving; the reason is kept in the
-endpoint status, counted in metrics and written to the audit log once.
+endpoint status, counted in metrics and written to the audit log once. When there is no old one
+but the endpoint has a fallback (model or default answer), the endpoint goes live *degraded*:
+the unloadable model is a stand-in that refuses every call, so the fallback answers (counted
+with reason ``not_loaded``) instead of every request failing with 503.
 """
 
 from __future__ import annotations
@@ -31,13 +34,23 @@ from modelplane.errors import (
 from modelplane.serving.batching import Batcher, PredictError
 from modelplane.serving.breaker import CircuitBreaker
 from modelplane.serving.metrics import ServingMetrics, VersionMetrics
-from modelplane.serving.runtime import ModelRuntime, Prediction, load_runtime
+from modelplane.serving.runtime import ModelRuntime, Prediction, load_runtime, unloaded_runtime
 
 if TYPE_CHECKING:
     from modelplane.context import Workspace
     from modelplane.registry.records import ModelVersion
 
 log = logging.getLogger("modelplane.serving")
+
+
+class NotLoadedError(UnavailableError):
+    """The model version behind an endpoint could not be loaded (HTTP 503)."""
+
+    code = "not_loaded"
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, ModelplaneError) else f"{type(exc).__name__}: {exc}"
 
 
 class ModelHandle:
@@ -65,9 +78,24 @@ class ModelHandle:
             config.breaker.failure_threshold, config.breaker.reset_after_s
         )
         self._breaker_gauge = metrics.breaker_open.labels(endpoint, self.version_label)
-        metrics.load_seconds.labels(endpoint, self.version_label, runtime.runtime).set(
-            runtime.load_seconds
-        )
+        if runtime.load_error is None:
+            metrics.load_seconds.labels(endpoint, self.version_label, runtime.runtime).set(
+                runtime.load_seconds
+            )
+
+    def refusal(self) -> ModelplaneError | None:
+        """Why this model may not be called now (not loaded, breaker open), or None."""
+        if self.runtime.load_error is not None:
+            return NotLoadedError(
+                f"model {self.model_id} is not loaded: {self.runtime.load_error}", retry_after=5
+            )
+        if not self.breaker.allow():
+            return UnavailableError("circuit breaker open", retry_after=1)
+        return None
+
+    @property
+    def breaker_state(self) -> str:
+        return "not_loaded" if self.runtime.load_error is not None else self.breaker.state
 
     async def infer(self, X: Any) -> Prediction:
         self.vm.queue.inc(len(X))
@@ -117,20 +145,27 @@ class LiveEndpoint:
         """Run the endpoint on one request's rows; returns the prediction and the model label."""
         if self.graph is None:
             handle = self.primary
-            if handle.breaker.allow():
-                try:
-                    pred = await handle.infer(X)
-                except (InvalidInputError, UnavailableError):
-                    raise  # the caller's fault or overload: not a model failure
-                except (PredictError, TimeoutError_) as exc:
-                    handle.note(ok=False)
-                    return await self._fallback(X, exc, metrics)
-                handle.note(ok=True)
-                return pred, handle.model_id
-            return await self._fallback(
-                X, UnavailableError("circuit breaker open", retry_after=1), metrics
-            )
+            refusal = handle.refusal()
+            if refusal is not None:
+                return await self._fallback(X, refusal, metrics)
+            try:
+                pred = await handle.infer(X)
+            except (InvalidInputError, UnavailableError):
+                raise  # the caller's fault or overload: not a model failure
+            except (PredictError, TimeoutError_) as exc:
+                handle.note(ok=False)
+                return await self._fallback(X, exc, metrics)
+            handle.note(ok=True)
+            return pred, handle.model_id
         return await self._run_graph(X, metrics)
+
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why primary models could not load (the fallback answers for them), or None."""
+        errors = [
+            f"{h.model_id}: {h.runtime.load_error}" for h in self.handles if h.runtime.load_error
+        ]
+        return "; ".join(errors) or None
 
     async def _run_graph(self, X: Any, metrics: ServingMetrics) -> tuple[Prediction, str]:
         """preprocess → every model through its own batcher (concurrently) → combine →
@@ -141,10 +176,9 @@ class LiveEndpoint:
         assert graph is not None
         frame = graph.preprocess(X, list(self.primary.runtime.spec.columns))
         for h in self.handles:
-            if not h.breaker.allow():
-                return await self._fallback(
-                    X, UnavailableError("circuit breaker open", retry_after=1), metrics
-                )
+            refusal = h.refusal()
+            if refusal is not None:
+                return await self._fallback(X, refusal, metrics)
         inputs = [model_input(frame, h.runtime.spec) for h in self.handles]
         results = await asyncio.gather(
             *(h.infer(x) for h, x in zip(self.handles, inputs, strict=True)),
@@ -168,7 +202,7 @@ class LiveEndpoint:
         self, X: Any, cause: ModelplaneError, metrics: ServingMetrics
     ) -> tuple[Prediction, str]:
         reason = cause.code
-        if self.fallback is not None and self.fallback.breaker.allow():
+        if self.fallback is not None and self.fallback.refusal() is None:
             try:
                 pred = await self.fallback.infer(X)
             except ModelplaneError:
@@ -192,7 +226,7 @@ class LiveEndpoint:
 class EndpointStatus:
     generation: int = 0
     versions: tuple[tuple[str, int], ...] = ()
-    state: str = "loading"  # loading | ready | failed
+    state: str = "loading"  # loading | ready | degraded (the fallback answers) | failed
     last_error: str | None = None
     failed_versions: set[tuple[tuple[str, int], ...]] = field(default_factory=set)
 
@@ -267,7 +301,8 @@ class EndpointManager:
                 status = self.status.setdefault(name, EndpointStatus())
                 wanted = tuple((uri, mv.version) for uri, mv in versions.items())
                 if live is not None and live.generation == generation and live.versions == wanted:
-                    status.last_error = None  # e.g. the alias is back on the version serving
+                    # e.g. the alias is back on the version serving; a degraded one stays so
+                    status.last_error = live.degraded_reason
                     continue
                 if status.generation == generation and wanted in status.failed_versions:
                     continue  # this exact combination failed before; wait for a change
@@ -307,9 +342,7 @@ class EndpointManager:
         try:
             new = await self._build(name, generation, config, versions, wanted, old)
         except Exception as exc:
-            reason = (
-                exc.message if isinstance(exc, ModelplaneError) else f"{type(exc).__name__}: {exc}"
-            )
+            reason = _reason(exc)
             status.last_error = reason
             status.generation = generation
             status.failed_versions.add(wanted)
@@ -318,23 +351,16 @@ class EndpointManager:
             for mv in versions.values():
                 self.metrics.loads.labels(name, str(mv.version), "failed").inc()
             log.error("endpoint %s: cannot load %s: %s", name, wanted, reason)
-            try:
-                await asyncio.to_thread(
-                    self.ws.endpoints.record_event,
-                    name,
-                    "endpoint.load_failed",
-                    {
-                        "versions": [f"{u}=v{v}" for u, v in wanted],
-                        "reason": reason[:1000],
-                        "still_serving": old.model_label if old else None,
-                    },
-                )
-            except ModelplaneError:
-                log.exception("cannot record the failed load of %s", name)
+            await self._record_load_failure(name, wanted, reason, old.model_label if old else None)
             return
         self.live[name] = new  # the swap: new requests see the new endpoint from here on
         status.generation, status.versions, status.state = generation, wanted, "ready"
-        status.last_error = None
+        status.last_error = degraded = new.degraded_reason
+        if degraded is not None:
+            status.state = "degraded"
+            fallback = new.fallback.model_id if new.fallback else "the default answer"
+            log.error("endpoint %s: cannot load %s; %s answers", name, degraded, fallback)
+            await self._record_load_failure(name, wanted, degraded, f"fallback: {fallback}")
         if old is not None:
             reused = {id(h) for h in [*new.handles, *([new.fallback] if new.fallback else [])]}
             stale = [
@@ -343,6 +369,27 @@ class EndpointManager:
                 if id(h) not in reused
             ]
             await asyncio.gather(*(h.close() for h in stale))
+
+    async def _record_load_failure(
+        self,
+        name: str,
+        wanted: tuple[tuple[str, int], ...],
+        reason: str,
+        still_serving: str | None,
+    ) -> None:
+        try:
+            await asyncio.to_thread(
+                self.ws.endpoints.record_event,
+                name,
+                "endpoint.load_failed",
+                {
+                    "versions": [f"{u}=v{v}" for u, v in wanted],
+                    "reason": reason[:1000],
+                    "still_serving": still_serving,
+                },
+            )
+        except ModelplaneError:
+            log.exception("cannot record the failed load of %s", name)
 
     async def _build(
         self,
@@ -356,17 +403,30 @@ class EndpointManager:
         reusable: dict[tuple[str, int], ModelHandle] = {}
         if old is not None and old.config == config:
             for h in [*old.handles, *([old.fallback] if old.fallback else [])]:
-                reusable[(h.version.name, h.version.version)] = h
+                if h.runtime.load_error is None:
+                    reusable[(h.version.name, h.version.version)] = h
+        # Nothing serves yet and a fallback exists: an unloadable primary model does not keep
+        # the endpoint down (with an old version serving, a failed load keeps the old one).
+        degrade = old is None and (
+            config.fallback.model is not None or config.fallback.default is not None
+        )
 
-        async def handle_for(uri: str) -> ModelHandle:
+        async def handle_for(uri: str, may_fail: bool = False) -> ModelHandle:
             mv = versions[uri]
             found = reusable.get((mv.name, mv.version))
             if found is not None:
                 return found
-            runtime = await asyncio.to_thread(
-                load_runtime, self.ws.registry, mv, accelerate=config.accelerate
-            )
-            self.metrics.loads.labels(name, str(mv.version), "ok").inc()
+            try:
+                runtime = await asyncio.to_thread(
+                    load_runtime, self.ws.registry, mv, accelerate=config.accelerate
+                )
+            except Exception as exc:
+                if not may_fail:
+                    raise
+                runtime = unloaded_runtime(mv, _reason(exc))
+                self.metrics.loads.labels(name, str(mv.version), "failed").inc()
+            else:
+                self.metrics.loads.labels(name, str(mv.version), "ok").inc()
             return ModelHandle(name, runtime, config, self.metrics)
 
         graph = None
@@ -378,6 +438,7 @@ class EndpointManager:
         else:
             assert config.model is not None
             uris = [config.model]
-        handles = [await handle_for(uri) for uri in uris]
+        # The fallback first: when it cannot load either, nothing is degraded, the load failed.
         fallback = await handle_for(config.fallback.model) if config.fallback.model else None
+        handles = [await handle_for(uri, may_fail=degrade) for uri in uris]
         return LiveEndpoint(name, config, generation, handles, fallback, graph, wanted)

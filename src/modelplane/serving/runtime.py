@@ -46,6 +46,7 @@ class ModelRuntime:
     feature_frame: bool
     info: dict[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
+    load_error: str | None = None  # set on a stand-in for a version that could not load
 
     @property
     def name(self) -> str:
@@ -74,6 +75,28 @@ class ModelRuntime:
         else:
             labels = np.asarray(self.predict_fn(X))
         return Prediction(labels, proba)
+
+
+def unloaded_runtime(version: ModelVersion, reason: str) -> ModelRuntime:
+    """A stand-in for a version that failed to load: its signature (so requests are still
+    validated) and the reason; calling it raises. An endpoint with a fallback serves through the
+    fallback rather than not at all."""
+
+    def refuse(X: Any) -> Any:
+        raise RuntimeError(f"model {version.name}/{version.version} is not loaded: {reason}")
+
+    return ModelRuntime(
+        version=version,
+        spec=InputSpec.from_signature(version.signature),
+        runtime="not_loaded",
+        predict_fn=refuse,
+        proba_fn=None,
+        classes=_classes(None, version),
+        labels_from_proba=False,
+        feature_frame=False,
+        info={"runtime": "not_loaded", "load_error": reason},
+        load_error=reason,
+    )
 
 
 def _has_str(values: list[Any]) -> bool:
