@@ -23,6 +23,9 @@ def loads(body: bytes) -> Any:
 
 
 def parse(body: bytes, spec: InputSpec) -> Any:
+    fast = spec.native_body(body)
+    if fast is not None:
+        return fast
     doc = loads(body)
     if not isinstance(doc, dict) or "inputs" not in doc:
         raise SchemaValidationError(
