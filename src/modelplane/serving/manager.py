@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -133,11 +134,11 @@ class LiveEndpoint:
     def primary(self) -> ModelHandle:
         return self.handles[0]
 
-    @property
+    @cached_property  # handles never change after construction; read on every request
     def model_label(self) -> str:
         return "+".join(h.model_id for h in self.handles)
 
-    @property
+    @cached_property
     def version_label(self) -> str:
         return "+".join(h.version_label for h in self.handles)
 
