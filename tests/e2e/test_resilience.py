@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from .conftest import FEATURES, Models, Served, no_traceback, records, wait_for
 
 ROW = {"inputs": [dict.fromkeys(FEATURES, 0.25), dict.fromkeys(FEATURES, -0.5)]}
+V2_ROW = {"inputs": [{"name": "input-0", "shape": [1, 8], "datatype": "FP64", "data": [0.1] * 8}]}
 
 
 def deploy_endpoints(ws: Any, models: Models) -> None:
@@ -106,14 +107,7 @@ def test_default_fallback_answers_when_no_model_can(server: Served) -> None:
 def test_model_failure_without_fallback_is_a_clean_500_then_503(server: Served) -> None:
     with server.client() as client:
         first = [client.post("/v1/endpoints/no-fb/predict", json=ROW) for _ in range(2)]
-        v2 = client.post(
-            "/v2/models/no-fb/infer",
-            json={
-                "inputs": [
-                    {"name": "input-0", "shape": [1, 8], "datatype": "FP64", "data": [0] * 8}
-                ]
-            },
-        )
+        v2 = client.post("/v2/models/no-fb/infer", json=V2_ROW)
         metrics = client.get("/metrics").text
     for r in first:
         assert r.status_code == 500, r.text
@@ -167,14 +161,7 @@ def test_an_unloadable_model_with_a_fallback_serves_degraded(
     (counted with reason not_loaded) instead of the endpoint failing with 503."""
     with server.client() as client:
         answers = [client.post("/v1/endpoints/unwarmable-fb/predict", json=ROW) for _ in range(3)]
-        v2 = client.post(
-            "/v2/models/unwarmable-fb/infer",
-            json={
-                "inputs": [
-                    {"name": "input-0", "shape": [1, 8], "datatype": "FP64", "data": [0.1] * 8}
-                ]
-            },
-        )
+        v2 = client.post("/v2/models/unwarmable-fb/infer", json=V2_ROW)
         bad = client.post("/v1/endpoints/unwarmable-fb/predict", json={"inputs": [{"f0": 1}]})
         default = client.post("/v1/endpoints/unwarmable-default/predict", json=ROW)
         doc = status(client, "unwarmable-fb")
