@@ -29,13 +29,9 @@ def v2_shape(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def error_document(exc: ModelplaneError, *, v2: bool = False) -> dict[str, Any]:
-    doc = exc.to_dict()
-    return v2_shape(doc) if v2 else doc
-
-
 def error_body(exc: ModelplaneError, *, v2: bool = False) -> bytes:
-    return orjson.dumps(error_document(exc, v2=v2))
+    doc = exc.to_dict()
+    return orjson.dumps(v2_shape(doc) if v2 else doc)
 
 
 def is_v2_path(path: str) -> bool:
