@@ -1,1 +1,1 @@
-"""Tests of the serving layer: runtimes, inference graphs, batch scoring."""
+"""Tests of the server layer: control plane routes, wire protocols."""

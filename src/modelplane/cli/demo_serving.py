@@ -178,7 +178,7 @@ def run_serving(
         server.stop()
 
     begin("batch scoring the test set")
-    from modelplane.serving.scoring import score_file
+    from modelplane.batch.scoring import score_file
 
     home = ws.settings.home
     source = Path(home) / "demo-test.parquet"

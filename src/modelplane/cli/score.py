@@ -1,7 +1,7 @@
 """``modelplane score TARGET INPUT -o OUTPUT``: batch scoring of a CSV or Parquet file.
 
 TARGET is a ``models:/`` URI or an endpoint name (its graph is applied). The work is done by
-:func:`modelplane.serving.scoring.score_file`, imported when the command runs so that the CLI
+:func:`modelplane.batch.scoring.score_file`, imported when the command runs so that the CLI
 stays cheap to start. A rich progress bar goes to stderr when stderr is a terminal (never with
 ``--no-progress``); ``--json`` prints the summary as one JSON document on stdout.
 """
@@ -20,7 +20,7 @@ from modelplane.cli import workspace
 from modelplane.cli.output import JsonFlag, note, print_json
 
 if TYPE_CHECKING:
-    from modelplane.serving.scoring import ScoreProgress
+    from modelplane.batch.scoring import ScoreProgress
 
 
 def score(
@@ -73,7 +73,7 @@ def score(
 
     Output columns: prediction, proba_<class> per class, the --keep columns, model.
     """
-    from modelplane.serving.scoring import score_file
+    from modelplane.batch.scoring import score_file
 
     ws = workspace()
     show_bar = not no_progress and _stderr_is_terminal()

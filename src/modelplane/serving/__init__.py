@@ -1,1 +1,3 @@
-"""Serving: the inference server (data plane + control plane), batching, hot swap, graphs."""
+"""The server layer: the ASGI app (data plane fast path + FastAPI), wire protocols, the
+``/api/v1`` control plane, permissions, error mapping and metrics exposition. Everything that
+computes predictions lives below, in :mod:`modelplane.inference`."""

@@ -34,9 +34,9 @@ from modelplane.errors import (
     UnavailableError,
 )
 from modelplane.serving.http_errors import error_body, error_headers
-from modelplane.serving.ids import IdSource
-from modelplane.serving.manager import EndpointManager
-from modelplane.serving.metrics import ServingMetrics
+from modelplane.inference.ids import IdSource
+from modelplane.inference.manager import EndpointManager
+from modelplane.inference.metrics import ServingMetrics
 from modelplane.serving.permissions import (
     FAST_ROUTE_PERMISSIONS,
     AllowAll,

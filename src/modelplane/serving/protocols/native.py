@@ -9,8 +9,8 @@ import numpy as np
 import orjson
 
 from modelplane.errors import InvalidInputError, SchemaValidationError
-from modelplane.serving.inputs import InputSpec
-from modelplane.serving.runtime import Prediction
+from modelplane.inference.inputs import InputSpec
+from modelplane.inference.runtime import Prediction
 
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
 

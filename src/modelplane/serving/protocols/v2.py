@@ -18,9 +18,9 @@ import numpy as np
 import orjson
 
 from modelplane.errors import InvalidInputError, SchemaValidationError
-from modelplane.serving.inputs import V2_DTYPES, InputSpec
+from modelplane.inference.inputs import V2_DTYPES, InputSpec
 from modelplane.serving.protocols.native import loads, plain
-from modelplane.serving.runtime import Prediction
+from modelplane.inference.runtime import Prediction
 
 OUTPUT_NAMES = ("predict", "probabilities")
 _DATATYPES = {

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelplane.serving.inputs import InputSpec
+from modelplane.inference.inputs import InputSpec
 
 if TYPE_CHECKING:
     from modelplane.registry.records import ModelVersion
-    from modelplane.serving.runtime import ModelRuntime
+    from modelplane.inference.runtime import ModelRuntime
 
 PROBA_TOL = 1e-4
 REG_RTOL = 1e-4
@@ -124,7 +124,7 @@ def _runtime(
     dtype: Any,
     classifier: bool,
 ) -> ModelRuntime:
-    from modelplane.serving.runtime import ModelRuntime, Prediction
+    from modelplane.inference.runtime import ModelRuntime, Prediction
 
     run = session.run
 

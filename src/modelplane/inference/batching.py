@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modelplane.errors import ModelplaneError, TimeoutError_, UnavailableError
-from modelplane.serving.runtime import Prediction
+from modelplane.inference.runtime import Prediction
 
 BatchObserver = Callable[[int, float], None]
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from modelplane.errors import InvalidInputError, SchemaValidationError
-from modelplane.serving.inputs import InputSpec
+from modelplane.inference.inputs import InputSpec
 from modelplane.serving.protocols import native
 
 # column names that are not Python identifiers must work as well as plain ones

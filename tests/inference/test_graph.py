@@ -17,12 +17,12 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from modelplane.endpoints.config import parse_config
 from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError
-from modelplane.serving.graph import Graph, StepError, map_labels, model_input
-from modelplane.serving.inputs import InputSpec
-from modelplane.serving.runtime import Prediction
+from modelplane.inference.graph import Graph, StepError, map_labels, model_input
+from modelplane.inference.inputs import InputSpec
+from modelplane.inference.runtime import Prediction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCS = "tests.serving.graph_funcs"
+FUNCS = "tests.inference.graph_funcs"
 A, B, C = "models:/a/1", "models:/b/1", "models:/c/1"
 
 
@@ -254,7 +254,7 @@ def test_python_step_failures_become_step_errors() -> None:
     assert err.value.http_status == 500
     assert err.value.code == "step_failed"
     assert isinstance(err.value, ModelplaneError)
-    assert "graph.preprocess[1] (python tests.serving.graph_funcs:boom)" in err.value.message
+    assert "graph.preprocess[1] (python tests.inference.graph_funcs:boom)" in err.value.message
     assert err.value.field == "graph.preprocess[1]"
 
     g = pre({"type": "python", "function": f"{FUNCS}:not_a_frame"})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelplane.serving.inputs import InputSpec
+from modelplane.inference.inputs import InputSpec
 
 if TYPE_CHECKING:
     from modelplane.registry.loaded import LoadedModel
@@ -128,7 +128,7 @@ def load_runtime(
     classes = _classes(model, version)
     runtime = _native(version, model, spec, classes, sample, info)
     if accelerate and version.flavor == "sklearn":
-        from modelplane.serving.accel import try_onnx
+        from modelplane.inference.accel import try_onnx
 
         accelerated = try_onnx(version, model, spec, classes, sample, info)
         if accelerated is not None:

@@ -38,15 +38,15 @@ from modelplane.errors import (
     NotFoundError,
     SchemaValidationError,
 )
-from modelplane.serving.graph import Graph, check_finite, model_input
-from modelplane.serving.runtime import Prediction
+from modelplane.inference.graph import Graph, check_finite, model_input
+from modelplane.inference.runtime import Prediction
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from modelplane.context import Workspace
     from modelplane.registry.records import ModelVersion
-    from modelplane.serving.runtime import ModelRuntime
+    from modelplane.inference.runtime import ModelRuntime
 
 FORMATS = (".csv", ".parquet")
 MAX_BATCH_SIZE = 1_000_000
@@ -200,7 +200,7 @@ def resolve_target(
     """A ``models:/`` URI or an endpoint name → its graph and loaded runtimes."""
     from modelplane.core.uris import is_model_uri
     from modelplane.endpoints.config import EndpointConfig, check_endpoint_name
-    from modelplane.serving.runtime import load_runtime
+    from modelplane.inference.runtime import load_runtime
 
     if not isinstance(target, str) or not target:
         raise InvalidInputError("give a models:/ URI or an endpoint name", field="target")

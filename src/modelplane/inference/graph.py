@@ -10,7 +10,7 @@ batch; the only Python loops run over models, classes or distinct labels, never 
 **Inputs.** :meth:`Graph.preprocess` takes a DataFrame, or a 2-D numpy array plus its column
 names, and *always returns a DataFrame* (wrapping an array does not copy it). Each model then
 needs its own input: :func:`model_input` turns the frame into what a model's
-:class:`~modelplane.serving.inputs.InputSpec` wants (a ``float64`` 2-D array in signature column
+:class:`~modelplane.inference.inputs.InputSpec` wants (a ``float64`` 2-D array in signature column
 order for numeric signatures, else a DataFrame of the signature's columns).
 
 **Ensembles** (``graph.ensemble``; ``classes`` are the per-model class lists, ``None`` for
@@ -51,9 +51,9 @@ import numpy as np
 
 from modelplane.endpoints.config import EndpointConfig, GraphConfig, GraphModel
 from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError
-from modelplane.serving.inputs import InputSpec
-from modelplane.serving.runtime import Prediction
-from modelplane.serving.steps import CompiledStep, compile_postprocess, compile_preprocess
+from modelplane.inference.inputs import InputSpec
+from modelplane.inference.runtime import Prediction
+from modelplane.inference.steps import CompiledStep, compile_postprocess, compile_preprocess
 
 ClassList = Sequence[Any] | None
 PredictFn = Callable[[str, Any], Prediction]

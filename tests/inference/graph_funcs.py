@@ -1,4 +1,4 @@
-"""Functions the graph tests name in python steps (``tests.serving.graph_funcs:NAME``)."""
+"""Functions the graph tests name in python steps (``tests.inference.graph_funcs:NAME``)."""
 
 from __future__ import annotations
 

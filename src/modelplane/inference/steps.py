@@ -20,7 +20,7 @@ is never modified; pandas' copy-on-write makes the shallow copies cheap). All ar
 Configuration problems raise :class:`InvalidInputError` naming the step
 (``graph.preprocess[2].function``); problems with the data raise :class:`SchemaValidationError`
 naming the column. Failures *inside* python functions are turned into ``StepError`` by
-:mod:`modelplane.serving.graph`, which runs the steps.
+:mod:`modelplane.inference.graph`, which runs the steps.
 """
 
 from __future__ import annotations

@@ -32,10 +32,10 @@ from modelplane.errors import (
     TimeoutError_,
     UnavailableError,
 )
-from modelplane.serving.batching import Batcher, PredictError
-from modelplane.serving.breaker import CircuitBreaker
-from modelplane.serving.metrics import ServingMetrics, VersionMetrics
-from modelplane.serving.runtime import ModelRuntime, Prediction, load_runtime, unloaded_runtime
+from modelplane.inference.batching import Batcher, PredictError
+from modelplane.inference.breaker import CircuitBreaker
+from modelplane.inference.metrics import ServingMetrics, VersionMetrics
+from modelplane.inference.runtime import ModelRuntime, Prediction, load_runtime, unloaded_runtime
 
 if TYPE_CHECKING:
     from modelplane.context import Workspace
@@ -126,7 +126,7 @@ class LiveEndpoint:
     generation: int
     handles: list[ModelHandle]
     fallback: ModelHandle | None
-    graph: Any | None  # modelplane.serving.graph.Graph for graph endpoints
+    graph: Any | None  # modelplane.inference.graph.Graph for graph endpoints
     versions: tuple[tuple[str, int], ...]
     loaded_at: float = field(default_factory=time.time)
 
@@ -171,7 +171,7 @@ class LiveEndpoint:
     async def _run_graph(self, X: Any, metrics: ServingMetrics) -> tuple[Prediction, str]:
         """preprocess → every model through its own batcher (concurrently) → combine →
         postprocess: the same steps as ``Graph.run_sync``, with async model calls."""
-        from modelplane.serving.graph import model_input
+        from modelplane.inference.graph import model_input
 
         graph = self.graph
         assert graph is not None
@@ -432,7 +432,7 @@ class EndpointManager:
 
         graph = None
         if config.graph is not None:
-            from modelplane.serving.graph import Graph
+            from modelplane.inference.graph import Graph
 
             graph = Graph.from_config(config)
             uris = graph.model_uris

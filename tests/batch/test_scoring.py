@@ -18,7 +18,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import modelplane as mp
 from modelplane.errors import InvalidInputError, NotFoundError, SchemaValidationError
-from modelplane.serving.scoring import ScoreProgress, score_file
+from modelplane.batch.scoring import ScoreProgress, score_file
 
 FEATURES = ["a", "b", "c", "d"]
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelplane.serving.batching import Batcher
-from modelplane.serving.runtime import Prediction
+from modelplane.inference.batching import Batcher
+from modelplane.inference.runtime import Prediction
 
 
 def test_predict_runs_on_its_own_thread_under_sched_batch() -> None:

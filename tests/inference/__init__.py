@@ -1,0 +1,1 @@
+"""Tests of the inference layer: inputs, batching, graphs."""
