@@ -23,6 +23,48 @@ FIXED = {
     "load_model",
 }
 
+PUBLIC = {
+    "Client",
+    "ConflictError",
+    "IntegrityError",
+    "InvalidInputError",
+    "LocalClient",
+    "ModelplaneError",
+    "NotFoundError",
+    "Operations",
+    "Settings",
+    "Workspace",
+    "__version__",
+    "alias_history",
+    "audit_list",
+    "audit_verify",
+    "configure",
+    "delete_alias",
+    "delete_endpoint",
+    "delete_model_version",
+    "deploy",
+    "get_dataset",
+    "get_endpoint",
+    "get_model",
+    "get_model_version",
+    "get_run",
+    "import_model",
+    "list_datasets",
+    "list_endpoints",
+    "list_model_versions",
+    "list_models",
+    "list_runs",
+    "load_dataset",
+    "load_model",
+    "register_dataset",
+    "register_model",
+    "search_runs",
+    "set_alias",
+    "start_run",
+    "update_model_version",
+    "workspace",
+}
+
 
 def test_fixed_sdk_names_exist() -> None:
     assert set(mp.__all__) >= FIXED
@@ -30,6 +72,12 @@ def test_fixed_sdk_names_exist() -> None:
         assert getattr(mp, name) is not None
     with pytest.raises(AttributeError):
         _ = mp.nosuch  # type: ignore[attr-defined]
+
+
+def test_public_names_are_pinned() -> None:
+    """Adding to (or removing from) the public surface is a decision: update PUBLIC with it."""
+    assert set(mp.__all__) == PUBLIC
+    assert len(mp.__all__) == len(PUBLIC)
 
 
 def test_import_is_light() -> None:

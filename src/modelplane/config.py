@@ -41,6 +41,54 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+@dataclass(frozen=True)
+class ServerSettings:
+    """How ``modelplane serve`` runs a server: the bind address and the server's own knobs.
+
+    Built by the CLI (or a test) and handed to every worker process as one environment variable
+    (:data:`SERVER_ENV`, JSON), so workers started by uvicorn see exactly what the parent saw.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    insecure: bool = False  # serve beyond loopback without authentication
+    poll_interval: float = 1.0  # seconds between checks for endpoint and alias changes
+    drain_seconds: float = 2.0  # on SIGTERM: seconds of 503 readiness before shutting down
+
+    def to_env(self) -> str:
+        import json
+
+        return json.dumps(
+            {
+                "host": self.host,
+                "port": self.port,
+                "workers": self.workers,
+                "insecure": self.insecure,
+                "poll_interval": self.poll_interval,
+                "drain_seconds": self.drain_seconds,
+            }
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
+        """The settings a parent ``modelplane serve`` left in :data:`SERVER_ENV` (defaults
+        when it is unset, e.g. an app built in-process)."""
+        import json
+
+        raw = (os.environ if env is None else env).get(SERVER_ENV)
+        if not raw:
+            return cls()
+        try:
+            values = json.loads(raw)
+            return cls(**values)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(f"{SERVER_ENV} is malformed: {exc}", field=SERVER_ENV) from None
+
+
+SERVER_ENV = "MODELPLANE_SERVER_SETTINGS"
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}

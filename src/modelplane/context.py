@@ -37,6 +37,7 @@ class Workspace:
     def __init__(self, settings: Settings | None = None, *, actor: str | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.actor = actor or default_actor()
+        self._owner: Workspace | None = None
 
     @cached_property
     def meta(self) -> MetadataStore:
@@ -86,7 +87,26 @@ class Workspace:
 
         return EndpointService(self.meta, self.audit, self.actor)
 
+    def acting_as(self, actor: str) -> Workspace:
+        """The same stores, with services that act (and are audited) as ``actor``.
+
+        The server builds one per request from the caller's identity, so a change made over the
+        API is audited as whoever made it, not as the server's own user. Stores (engine, artifact
+        store, audit log) are shared, never reopened; services are built lazily, without I/O.
+        """
+        if actor == self.actor:
+            return self
+        view = Workspace(self.settings, actor=actor)
+        for shared in ("meta", "artifacts", "audit"):
+            if shared not in self.__dict__:
+                getattr(self, shared)  # open it once, here, rather than once per view
+            view.__dict__[shared] = self.__dict__[shared]
+        view._owner = self
+        return view
+
     def close(self) -> None:
+        if self._owner is not None:
+            return  # a view: the stores belong to the workspace it was made from
         if "meta" in self.__dict__:
             self.meta.dispose()
 

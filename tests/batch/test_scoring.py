@@ -17,8 +17,8 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 import modelplane as mp
-from modelplane.errors import InvalidInputError, NotFoundError, SchemaValidationError
 from modelplane.batch.scoring import ScoreProgress, score_file
+from modelplane.errors import InvalidInputError, NotFoundError, SchemaValidationError
 
 FEATURES = ["a", "b", "c", "d"]
 

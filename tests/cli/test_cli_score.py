@@ -108,8 +108,8 @@ def test_score_needs_output(cli: Any, scored: dict[str, Any]) -> None:
 
 
 def test_progress_bar_renders(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelplane.cli.score import _progress_bar
     from modelplane.batch.scoring import ScoreProgress
+    from modelplane.cli.score import _progress_bar
 
     buffer = io.StringIO()
     monkeypatch.setattr("sys.stderr", buffer)

@@ -17,7 +17,6 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import modelplane as mp
@@ -33,36 +32,8 @@ from modelplane.errors import (
     PayloadTooLargeError,
     UnavailableError,
 )
-from modelplane.serving.api import build_router
-from modelplane.serving.http_errors import install_handlers
-from modelplane.serving.permissions import AllowAll
 
-
-def make_app(ws: Workspace) -> FastAPI:
-    app = FastAPI()
-    app.state.workspace = ws
-    app.state.authorizer = AllowAll()
-    install_handlers(app)
-    app.include_router(build_router())
-
-    @app.post("/v1/endpoints/{endpoint}/predict")
-    def predict(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A stand-in for the data plane: load the endpoint's model and predict."""
-        uri = ws.endpoints.get(endpoint).config.model
-        assert uri is not None
-        return {"outputs": ws.registry.load(uri).predict(body["inputs"]).tolist()}
-
-    return app
-
-
-@pytest.fixture
-def api(ws: Workspace) -> TestClient:
-    return TestClient(make_app(ws))
-
-
-@pytest.fixture
-def client(api: TestClient) -> Client:
-    return Client("http://testserver", http_client=api)
+from .conftest import make_app
 
 
 def _data() -> tuple[pd.DataFrame, pd.Series]:

@@ -13,16 +13,13 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from modelplane.errors import PermissionDeniedError
-from modelplane.serving.app import FastPath, Server, _route, build_api, create_app
-from modelplane.serving.permissions import (
-    FAST_ROUTE_PERMISSIONS,
-    PERMISSION_ATTR,
-    Permission,
-    Principal,
-)
+from modelplane.serving.app import FastPath, Server, build_api, create_app
+from modelplane.serving.permissions import PERMISSION_ATTR, Permission, Principal
+from modelplane.serving.routes import DATA_ROUTES, match
 
 from .conftest import free_port, run_cli
 
+FAST_ROUTE_PERMISSIONS = {route.key: route.permission for route in DATA_ROUTES}
 ROW = {"inputs": [{"f0": 1.0}]}
 V2 = {"inputs": [{"name": "input-0", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}]}
 
@@ -107,9 +104,10 @@ def test_every_route_declares_a_permission(api: FastAPI) -> None:
     ],
 )
 def test_the_fast_path_checks_the_declared_permission(path: str, key: tuple[str, str]) -> None:
-    route = _route(path)
-    assert route is not None
-    assert route[1] == "churn" and route[3] == key
+    found = match("POST", path)
+    assert found is not None
+    route, endpoint, _ = found
+    assert endpoint == "churn" and route.key == key
     assert key in FAST_ROUTE_PERMISSIONS
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from modelplane.inference.batching import Batcher
-from modelplane.inference.runtime import Prediction
+from modelplane.inference.prediction import Prediction
 
 
 def test_predict_runs_on_its_own_thread_under_sched_batch() -> None:

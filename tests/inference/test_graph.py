@@ -19,7 +19,7 @@ from modelplane.endpoints.config import parse_config
 from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError
 from modelplane.inference.graph import Graph, StepError, map_labels, model_input
 from modelplane.inference.inputs import InputSpec
-from modelplane.inference.runtime import Prediction
+from modelplane.inference.prediction import Prediction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCS = "tests.inference.graph_funcs"
@@ -511,13 +511,13 @@ def test_run_sync_end_to_end(binary: dict[str, Any]) -> None:
     runtimes = {A: models["lr"], B: models["dt"]}
     calls: list[str] = []
 
-    def predict(uri: str, frame: Any) -> Prediction:
+    def predict(uri: str, Xm: Any) -> Prediction:
         calls.append(uri)
         m = runtimes[uri]
-        Xm = model_input(frame, spec)
+        assert isinstance(Xm, np.ndarray) and Xm.dtype == np.float64  # the model's own input
         return Prediction(m.predict(Xm), m.predict_proba(Xm))
 
-    out = g.run_sync(X, cols, predict, classes={A: [0, 1], B: [0, 1]})
+    out = g.run_sync(X, cols, predict, {A: spec, B: spec}, classes={A: [0, 1], B: [0, 1]})
     assert calls == [A, B]
     Xc = np.clip(X, -2, 2)
     proba = (models["lr"].predict_proba(Xc) + models["dt"].predict_proba(Xc)) / 2

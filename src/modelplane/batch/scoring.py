@@ -39,14 +39,14 @@ from modelplane.errors import (
     SchemaValidationError,
 )
 from modelplane.inference.graph import Graph, check_finite, model_input
-from modelplane.inference.runtime import Prediction
+from modelplane.inference.prediction import Prediction
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from modelplane.context import Workspace
-    from modelplane.registry.records import ModelVersion
     from modelplane.inference.runtime import ModelRuntime
+    from modelplane.registry.records import ModelVersion
 
 FORMATS = (".csv", ".parquet")
 MAX_BATCH_SIZE = 1_000_000
@@ -468,15 +468,11 @@ class _Scorer:
         if self.direct:
             inputs = {uri: self._direct_input(uri, table, offset) for uri in self.uris}
         else:
-            frame = graph.preprocess(table.to_pandas())
-            inputs = {
-                uri: model_input(frame, self.target.runtimes[uri].spec, row_offset=offset)
-                for uri in self.uris
-            }
+            specs = [self.target.runtimes[uri].spec for uri in graph.model_uris]
+            each = graph.model_inputs(table.to_pandas(), None, specs, row_offset=offset)
+            inputs = dict(zip(graph.model_uris, each, strict=True))
         answers = {uri: self._predict(uri, inputs[uri], offset, table.num_rows) for uri in inputs}
-        predictions = [answers[uri] for uri in graph.model_uris]
-        combined = graph.combine(predictions, self.classes)
-        result = graph.postprocess(combined, self.out_classes)
+        result = graph.finish([answers[uri] for uri in graph.model_uris], self.classes)
         return self._table(result, table)
 
     def _direct_input(self, uri: str, table: pa.Table, offset: int) -> Any:

@@ -15,15 +15,6 @@ import typer
 from modelplane.errors import InvalidInputError
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_proxies(value: str) -> None:
     for item in (v.strip() for v in value.split(",")):
         if item == "*":
@@ -75,21 +66,20 @@ def serve(
 ) -> None:
     """Serve every endpoint: Open Inference Protocol v2, native JSON, /api/v1, /metrics."""
     from modelplane.cli import state as cli_state
+    from modelplane.config import SERVER_ENV, ServerSettings
+    from modelplane.serving.server import check_bind
 
     state = cli_state()
     settings = state.settings()
-    if settings.auth == "required":
-        raise InvalidInputError(
-            "MODELPLANE_AUTH=required, but no token authentication is configured on this server "
-            "yet; use MODELPLANE_AUTH=auto and bind to 127.0.0.1",
-            field="auth",
-        )
-    if not is_loopback(host) and not insecure:
-        raise InvalidInputError(
-            f"refusing to serve on {host} without authentication: bind to 127.0.0.1, or pass "
-            "--insecure to accept unauthenticated requests from the network",
-            field="host",
-        )
+    server_settings = ServerSettings(
+        host=host,
+        port=port,
+        workers=workers,
+        insecure=insecure,
+        poll_interval=poll_interval,
+        drain_seconds=drain_seconds,
+    )
+    check_bind(host, settings.auth, insecure)  # again where each worker builds its server
     if forwarded_allow_ips is not None:
         _check_proxies(forwarded_allow_ips)
     if log_level not in ("critical", "error", "warning", "info", "debug", "trace"):
@@ -99,8 +89,7 @@ def serve(
     os.environ["MODELPLANE_HOME"] = str(settings.home)
     os.environ["MODELPLANE_DB_URL"] = settings.db_url
     os.environ["MODELPLANE_ARTIFACTS"] = settings.artifacts
-    os.environ["MODELPLANE_POLL_INTERVAL"] = str(poll_interval)
-    os.environ["MODELPLANE_DRAIN_SECONDS"] = str(drain_seconds)
+    os.environ[SERVER_ENV] = server_settings.to_env()
     state.workspace().meta.migrate()
 
     metrics_dir = None

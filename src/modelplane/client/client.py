@@ -1,10 +1,13 @@
 """``mp.Client``: the SDK's operations against a remote modelplane server (``/api/v1``).
 
-Records come back as the same dataclasses the SDK returns (``DatasetVersion``, ``RunInfo``,
-``ModelVersion``, ``RegisteredModel``); endpoints and audit entries as plain dicts. Models are
-saved locally with their flavor (as ``mp.register_model`` does) and uploaded as files; loading
-downloads every file and verifies each against the SHA-256 recorded on the version *before* the
-flavor deserialises anything.
+It implements :class:`~modelplane.core.operations.Operations` like the local SDK, and shares
+its argument handling (:class:`~modelplane.sdk.base.BaseClient`); here are the HTTP primitives
+and the plain calls. Records come back as the same dataclasses the SDK returns
+(``DatasetVersion``, ``RunInfo``, ``ModelVersion``, ``RegisteredModel``); alias changes,
+endpoints and audit entries as plain dicts. Models are saved locally with their flavor (as
+``mp.register_model`` does; an MLflow directory is imported the same way) and uploaded as files;
+loading downloads every file and verifies each against the SHA-256 recorded on the version
+*before* the flavor deserialises anything.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from urllib.parse import quote
 
 from modelplane.client.http import Transport, plain_json
 from modelplane.client.run import RemoteRun, scalar_map
-from modelplane.core.names import check_artifact_key, check_name
-from modelplane.data.records import DatasetVersion, dataset_version_ids
-from modelplane.errors import FlavorError, IntegrityError, InvalidInputError
-from modelplane.registry.examples import INPUT_EXAMPLE, save_example
+from modelplane.core.names import check_artifact_key
+from modelplane.data.records import DatasetVersion
+from modelplane.errors import IntegrityError, InvalidInputError
 from modelplane.registry.records import ModelVersion, RegisteredModel
+from modelplane.sdk.base import BaseClient
 from modelplane.tracking.frame import runs_frame_from_infos
 from modelplane.tracking.records import RunInfo
 
@@ -38,13 +41,14 @@ if TYPE_CHECKING:
 API = "/api/v1"
 PARQUET = "application/vnd.apache.parquet"
 _MEDIA = {".csv": "text/csv", ".parquet": PARQUET, ".pq": PARQUET}
+"""The upload's media type per suffix; one entry for each of ``sdk.base.DATASET_SUFFIXES``."""
 
 
 def _seg(value: object) -> str:
     return quote(str(value), safe="")
 
 
-class Client:
+class Client(BaseClient[RemoteRun]):
     """The SDK against a remote server: ``mp.Client("https://mp.example.com", token=...)``."""
 
     def __init__(
@@ -80,33 +84,12 @@ class Client:
 
     # -- datasets -------------------------------------------------------------------------------
 
-    def register_dataset(
-        self, name: str, data: Any, *, source: str | None = None
+    def _store_dataset(
+        self, name: str, data: Path | pd.DataFrame, source: str | None
     ) -> DatasetVersion:
-        """Upload a DataFrame (as Parquet) or a local .csv/.parquet file as a dataset version."""
-        check_name(name, "dataset name")
-        if isinstance(data, (str, Path)):
-            if "://" in str(data):
-                raise InvalidInputError(
-                    "pass a local CSV/Parquet path or a DataFrame", field="data"
-                )
-            path = Path(data)
-            media = _MEDIA.get(path.suffix.lower())
-            if media is None:
-                raise InvalidInputError(
-                    f"{path.name}: unsupported file type; use .csv or .parquet", field="path"
-                )
-            if not path.is_file():
-                raise InvalidInputError(f"{path} does not exist or is not a file", field="path")
-            return self._upload_dataset(name, path, media, source or str(path.resolve()))
-        if hasattr(data, "to_pandas"):  # pyarrow.Table, polars.DataFrame
-            data = data.to_pandas()
-        if not hasattr(data, "to_parquet"):
-            raise InvalidInputError(
-                f"cannot register a {type(data).__name__} as a dataset: pass a pandas DataFrame, "
-                "a pyarrow Table or a path to a .csv/.parquet file",
-                field="data",
-            )
+        """Upload the file as it is, or the DataFrame as Parquet."""
+        if isinstance(data, Path):
+            return self._upload_dataset(name, data, _MEDIA[data.suffix.lower()], source)
         with tempfile.TemporaryDirectory(prefix="mp-client-ds-") as tmp:
             local = Path(tmp) / "data.parquet"
             try:
@@ -160,25 +143,27 @@ class Client:
 
     # -- tracking -------------------------------------------------------------------------------
 
-    def start_run(
+    def _create_run(
         self,
-        experiment: str = "Default",
-        name: str | None = None,
-        *,
-        tags: Mapping[str, Any] | None = None,
+        experiment: str,
+        name: str | None,
+        tags: Mapping[str, Any] | None,
+        source: str | None,
+        code_version: str | None,
     ) -> RemoteRun:
-        """Start a run on the server; use as a context manager (FINISHED, or FAILED on error)."""
-        from modelplane.tracking.source import entry_script, git_commit
-
         body = {
             "experiment": experiment,
             "name": name,
             "tags": scalar_map(tags, "tags"),
-            "source": entry_script(),
-            "code_version": git_commit(),
+            "source": source,
+            "code_version": code_version,
         }
         info = RunInfo.from_dict(self._http.json("POST", f"{API}/runs", json_body=body))
         return RemoteRun(self._http, info)
+
+    def _link_dataset(self, run_id: str, dataset_version_id: int, context: str) -> None:
+        body = {"dataset_version_id": dataset_version_id, "context": context}
+        self._http.request("POST", f"{API}/runs/{_seg(run_id)}/datasets", json_body=body)
 
     def get_run(self, run_id: str) -> RunInfo:
         return RunInfo.from_dict(self._http.json("GET", f"{API}/runs/{_seg(run_id)}"))
@@ -216,56 +201,39 @@ class Client:
 
     # -- registry -------------------------------------------------------------------------------
 
-    def register_model(
+    def _register_version(
         self,
         name: str,
         model: Any,
         X_example: Any = None,
         *,
-        run: RemoteRun | str | None = None,
-        datasets: Sequence[Any] | None = None,
+        run_id: str | None = None,
+        dataset_version_ids: Sequence[int] = (),
         metrics: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         description: str = "",
     ) -> ModelVersion:
-        """Save ``model`` locally with its flavor (plus the input example) and upload the files
-        as the next version of ``name``; ``run`` and ``datasets`` are recorded as lineage."""
-        check_name(name, "model name")
-        if isinstance(model, (str, Path)):
-            raise FlavorError(
-                "importing a model directory is not available through the remote client: load "
-                "the model and register the object, or import it on the server",
-                field="model",
-            )
-        run_id = run if isinstance(run, str) or run is None else run.id
-        ds_ids = dataset_version_ids(datasets)
-        if run_id is not None:
-            if params is None:
-                params = self.get_run(run_id).params
-            for ds_id in ds_ids:
-                body = {"dataset_version_id": ds_id, "context": "training"}
-                self._http.request("POST", f"{API}/runs/{_seg(run_id)}/datasets", json_body=body)
-        from modelplane.registry.flavors import flavor_for
-        from modelplane.registry.signature import infer_signature
+        """Save the model here with its flavor (plus the input example) and upload the files;
+        the server records them without deserialising anything."""
+        from modelplane.registry.packaging import save_mlflow_directory, save_object
 
-        flavor = flavor_for(model)
-        signature = infer_signature(model, X_example).to_dict()
         with tempfile.TemporaryDirectory(prefix="mp-client-model-") as tmp:
             folder = Path(tmp)
-            info = flavor.save(model, folder)
-            if save_example(X_example, signature, folder / INPUT_EXAMPLE):
-                info["input_example"] = INPUT_EXAMPLE
+            if isinstance(model, (str, Path)):
+                saved = save_mlflow_directory(model, folder)
+            else:
+                saved = save_object(model, X_example, folder)
             meta = {
-                "flavor": flavor.name,
-                "flavor_info": info,
-                "signature": signature,
+                "flavor": saved.flavor,
+                "flavor_info": saved.flavor_info,
+                "signature": saved.signature,
                 "metrics": scalar_map(metrics, "metrics"),
                 "params": scalar_map(params, "params"),
-                "tags": scalar_map(tags, "tags"),
+                "tags": {**saved.tags, **(scalar_map(tags, "tags") or {})},
                 "description": description,
                 "run_id": run_id,
-                "dataset_version_ids": ds_ids,
+                "dataset_version_ids": list(dataset_version_ids),
             }
             paths = sorted(p for p in folder.iterdir() if p.is_file())
             handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)
@@ -284,6 +252,14 @@ class Client:
                     fh.close()
         return ModelVersion.from_dict(answer)
 
+    def _get_version(self, name: str, version: int) -> ModelVersion:
+        path = f"{API}/models/{_seg(name)}/versions/{int(version)}"
+        return ModelVersion.from_dict(self._http.json("GET", path, params={"card": True}))
+
+    def _resolve(self, uri: str) -> ModelVersion:
+        answer = self._http.json("GET", f"{API}/models/resolve", params={"uri": uri, "card": True})
+        return ModelVersion.from_dict(answer)
+
     def get_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.from_dict(self._http.json("GET", f"{API}/models/{_seg(name)}"))
 
@@ -293,16 +269,6 @@ class Client:
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         rows = self._http.json("GET", f"{API}/models/{_seg(name)}/versions")
         return [ModelVersion.from_dict(r) for r in rows]
-
-    def get_model_version(self, uri_or_name: str, version: int | None = None) -> ModelVersion:
-        """``("churn", 3)`` or a ``models:/`` URI (``models:/churn@champion``)."""
-        if version is not None:
-            path = f"{API}/models/{_seg(uri_or_name)}/versions/{int(version)}"
-            return ModelVersion.from_dict(self._http.json("GET", path, params={"card": True}))
-        answer = self._http.json(
-            "GET", f"{API}/models/resolve", params={"uri": uri_or_name, "card": True}
-        )
-        return ModelVersion.from_dict(answer)
 
     def set_alias(
         self, name: str, alias: str, version: int, *, reason: str | None = None
@@ -372,19 +338,9 @@ class Client:
 
     # -- endpoints ------------------------------------------------------------------------------
 
-    def deploy(self, endpoint: str, model_uri_or_config: Any) -> dict[str, Any]:
-        """Create or replace an endpoint: a ``models:/`` URI or a full endpoint config."""
-        config = model_uri_or_config
-        if isinstance(config, str):
-            config = {"model": config}
-        elif hasattr(config, "model_dump"):
-            config = config.model_dump(mode="json")
-        elif not isinstance(config, Mapping):
-            raise InvalidInputError(
-                "pass a models:/ URI or an endpoint config (a dict)", field="config"
-            )
+    def _deploy(self, endpoint: str, document: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self._http.json(
-            "PUT", f"{API}/endpoints/{_seg(endpoint)}", json_body=dict(config)
+            "PUT", f"{API}/endpoints/{_seg(endpoint)}", json_body=document
         )
         return answer
 

@@ -1,12 +1,17 @@
 """The endpoint configuration document, validated with pydantic (errors name the field).
 
-A plain endpoint is one model URI (``models:/churn@champion`` follows alias moves). A graph adds
-preprocessing steps, several models combined by an ensemble, a threshold, a label map and
-postprocessing steps. Batching, limits, the circuit breaker and the fallback are per endpoint.
+An endpoint answers through a **traffic policy** over one or more named **variants**; each
+variant is one model URI (``models:/churn@champion`` follows alias moves) or an inference graph
+(preprocessing steps, several models combined by an ensemble, a threshold, a label map,
+postprocessing steps). ``model`` or ``graph`` at the top level is the shorthand for the
+``single`` policy over one variant named ``default`` (what ``modelplane deploy NAME URI``
+writes); ``traffic`` spells the policy out. Batching, limits, the circuit breaker and the
+fallback are per endpoint.
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +21,9 @@ from modelplane.core.uris import parse_model_uri
 from modelplane.errors import InvalidInputError
 
 STEP_TYPES = ("select", "rename", "fillna", "clip", "scale", "python")
+DEFAULT_VARIANT = "default"
+POLICIES = ("single",)
+MAX_VARIANTS = 16
 
 
 class _Strict(BaseModel):
@@ -113,9 +121,64 @@ class GraphConfig(_Strict):
         return self
 
 
+class VariantConfig(_Strict):
+    """One way an endpoint can answer: a model URI or an inference graph."""
+
+    name: str = Field(DEFAULT_VARIANT, min_length=1, max_length=64)
+    model: str | None = Field(None, description="a models:/ URI")
+    graph: GraphConfig | None = None
+    weight: float = Field(
+        100.0, ge=0, le=100, description="percent of traffic, for policies that split it"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        try:
+            return check_name(value, "variant name")
+        except InvalidInputError as exc:  # as a ValueError, pydantic names the field
+            raise ValueError(exc.message) from None
+
+    @field_validator("model")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        return None if value is None else _model_uri(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VariantConfig:
+        if (self.model is None) == (self.graph is None):
+            raise ValueError("give exactly one of 'model' (a models:/ URI) or 'graph'")
+        return self
+
+    @property
+    def model_uris(self) -> list[str]:
+        return (
+            [self.model] if self.model else [m.uri for m in self.graph.models] if self.graph else []
+        )
+
+
+class TrafficConfig(_Strict):
+    """How requests are spread over the variants. ``single``: one variant answers everything."""
+
+    policy: Literal["single"] = "single"
+    variants: list[VariantConfig] = Field(min_length=1, max_length=MAX_VARIANTS)
+
+    @model_validator(mode="after")
+    def _variants(self) -> TrafficConfig:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError("variant names must be unique")
+        if self.policy == "single" and len(self.variants) != 1:
+            raise ValueError("the single policy takes exactly one variant")
+        return self
+
+
 class EndpointConfig(_Strict):
     model: str | None = Field(None, description="the model URI of a plain endpoint")
     graph: GraphConfig | None = None
+    traffic: TrafficConfig | None = Field(
+        None, description="a traffic policy over named variants (instead of model or graph)"
+    )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
@@ -129,15 +192,24 @@ class EndpointConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> EndpointConfig:
-        if (self.model is None) == (self.graph is None):
-            raise ValueError("give exactly one of 'model' (a models:/ URI) or 'graph'")
+        given = sum(x is not None for x in (self.model, self.graph, self.traffic))
+        if given != 1:
+            raise ValueError(
+                "give exactly one of 'model' (a models:/ URI), 'graph' or 'traffic' (variants)"
+            )
         return self
+
+    @cached_property
+    def policy(self) -> TrafficConfig:
+        """The traffic policy, with the ``model``/``graph`` shorthand spelled out."""
+        if self.traffic is not None:
+            return self.traffic
+        return TrafficConfig(variants=[VariantConfig(model=self.model, graph=self.graph)])
 
     @property
     def model_uris(self) -> list[str]:
-        uris = (
-            [self.model] if self.model else [m.uri for m in self.graph.models] if self.graph else []
-        )
+        """Every model URI the endpoint needs: all variants', then the fallback's."""
+        uris = [uri for v in self.policy.variants for uri in v.model_uris]
         if self.fallback.model:
             uris.append(self.fallback.model)
         return uris

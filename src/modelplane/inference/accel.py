@@ -17,8 +17,8 @@ import numpy as np
 from modelplane.inference.inputs import InputSpec
 
 if TYPE_CHECKING:
-    from modelplane.registry.records import ModelVersion
     from modelplane.inference.runtime import ModelRuntime
+    from modelplane.registry.records import ModelVersion
 
 PROBA_TOL = 1e-4
 REG_RTOL = 1e-4
@@ -124,7 +124,8 @@ def _runtime(
     dtype: Any,
     classifier: bool,
 ) -> ModelRuntime:
-    from modelplane.inference.runtime import ModelRuntime, Prediction
+    from modelplane.inference.prediction import Prediction
+    from modelplane.inference.runtime import ModelRuntime
 
     run = session.run
 

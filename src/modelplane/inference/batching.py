@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modelplane.errors import ModelplaneError, TimeoutError_, UnavailableError
-from modelplane.inference.runtime import Prediction
+from modelplane.inference.prediction import Prediction, join
 
 BatchObserver = Callable[[int, float], None]
 
@@ -51,20 +51,6 @@ def _concat(parts: list[Any]) -> Any:
     import pandas as pd
 
     return pd.concat(parts, ignore_index=True)
-
-
-def _slice(pred: Prediction, start: int, stop: int) -> Prediction:
-    proba = None if pred.probabilities is None else pred.probabilities[start:stop]
-    return Prediction(pred.outputs[start:stop], proba)
-
-
-def _join(preds: list[Prediction]) -> Prediction:
-    outputs = np.concatenate([p.outputs for p in preds])
-    if any(p.probabilities is None for p in preds):
-        return Prediction(outputs)
-    return Prediction(
-        outputs, np.concatenate([p.probabilities for p in preds if p.probabilities is not None])
-    )
 
 
 class Batcher:
@@ -143,7 +129,7 @@ class Batcher:
                 if remaining <= 0:
                     raise TimeoutError_(f"the model did not answer within {timeout * 1000:.0f} ms")
             parts.append(await self.submit(X[start : start + self.max_batch_size], remaining))
-        return _join(parts)
+        return join(parts)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -209,7 +195,7 @@ class Batcher:
         out: list[Prediction | BaseException] = []
         offset = 0
         for item in items:
-            out.append(_slice(pred, offset, offset + item.rows))
+            out.append(pred.slice(offset, offset + item.rows))
             offset += item.rows
         return out
 

@@ -1,10 +1,11 @@
 """Inference graphs: preprocessing steps → one or more models → ensemble → threshold, label map and
-postprocessing steps, compiled once from an :class:`~modelplane.endpoints.config.EndpointConfig`.
+postprocessing steps, compiled once from a variant of an endpoint's configuration.
 
-A plain ``model`` endpoint is a one-model graph without steps. :class:`Graph` is pure
-computation — no I/O, no asyncio — so the server can call :meth:`Graph.preprocess`,
-:meth:`Graph.combine` and :meth:`Graph.postprocess` around its own (async, batched) model calls,
-and batch scoring can call :meth:`Graph.run_sync`. Everything is vectorised over the rows of a
+A plain ``model`` variant is a one-model graph without steps (a *passthrough*: the rows go to the
+model untouched). :class:`Graph` is pure computation — no I/O, no asyncio. Running it is two
+halves, written once: :meth:`Graph.model_inputs` (preprocess, then each model's input) and
+:meth:`Graph.finish` (combine, then postprocess); the server calls its models between them
+through their batchers (async), batch scoring and :meth:`Graph.run_sync` directly. Everything is vectorised over the rows of a
 batch; the only Python loops run over models, classes or distinct labels, never over rows.
 
 **Inputs.** :meth:`Graph.preprocess` takes a DataFrame, or a 2-D numpy array plus its column
@@ -49,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from modelplane.endpoints.config import EndpointConfig, GraphConfig, GraphModel
+from modelplane.endpoints.config import EndpointConfig, GraphConfig, GraphModel, VariantConfig
 from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError
 from modelplane.inference.inputs import InputSpec
-from modelplane.inference.runtime import Prediction
+from modelplane.inference.prediction import Prediction
 from modelplane.inference.steps import CompiledStep, compile_postprocess, compile_preprocess
 
 ClassList = Sequence[Any] | None
@@ -74,7 +75,7 @@ class _Post:
 
 
 class Graph:
-    """A compiled inference graph. Build it with :meth:`from_config`."""
+    """A compiled inference graph. Build it with :meth:`compile`."""
 
     def __init__(
         self,
@@ -82,24 +83,29 @@ class Graph:
         ensemble: str,
         preprocess_steps: Sequence[CompiledStep],
         post: _Post,
-        config: EndpointConfig | None = None,
     ) -> None:
         self.models = tuple(models)
         self.ensemble = ensemble
         self.preprocess_steps = tuple(preprocess_steps)
         self._post = post
-        self.config = config
+        # One model, no steps, nothing to combine: the rows go to the model as they came and its
+        # answer is the graph's (the common case costs no frame and no copies).
+        self.passthrough = (
+            len(self.models) == 1
+            and ensemble == "none"
+            and not self.preprocess_steps
+            and not self.has_postprocess
+        )
 
     @classmethod
-    def from_config(cls, config: EndpointConfig) -> Graph:
-        """Compile ``config``: python functions are imported now, step parameters checked now."""
-        if config.graph is None:
-            if config.model is None:
-                raise InvalidInputError(
-                    "endpoint config has neither model nor graph", field="model"
-                )
-            return cls([GraphModel(uri=config.model)], "none", [], _Post(None, None, ()), config)
-        graph: GraphConfig = config.graph
+    def compile(cls, variant: VariantConfig) -> Graph:
+        """Compile one variant (a model URI or a graph): python functions are imported now, step
+        parameters checked now."""
+        if variant.graph is None:
+            if variant.model is None:
+                raise InvalidInputError("the variant has neither model nor graph", field="model")
+            return cls([GraphModel(uri=variant.model)], "none", [], _Post(None, None, ()))
+        graph: GraphConfig = variant.graph
         if graph.ensemble == "none" and len(graph.models) != 1:
             raise InvalidInputError(
                 "several models need an ensemble: mean, weighted or vote", field="graph.ensemble"
@@ -108,7 +114,17 @@ class Graph:
             None if graph.label_map is None else {str(k): v for k, v in graph.label_map.items()}
         )
         post = _Post(graph.threshold, label_map, tuple(compile_postprocess(graph.postprocess)))
-        return cls(graph.models, graph.ensemble, compile_preprocess(graph.preprocess), post, config)
+        return cls(graph.models, graph.ensemble, compile_preprocess(graph.preprocess), post)
+
+    @classmethod
+    def from_config(cls, config: EndpointConfig) -> Graph:
+        """The graph of an endpoint with one variant (the ``model``/``graph`` shorthand)."""
+        variants = config.policy.variants
+        if len(variants) != 1:
+            raise InvalidInputError(
+                f"the endpoint has {len(variants)} variants; compile one of them", field="traffic"
+            )
+        return cls.compile(variants[0])
 
     # -- what the graph is made of ------------------------------------------------------------
 
@@ -290,24 +306,37 @@ class Graph:
 
     # -- all of it ----------------------------------------------------------------------------
 
+    def model_inputs(
+        self, X: Any, columns: Sequence[str] | None, specs: Sequence[InputSpec], row_offset: int = 0
+    ) -> list[Any]:
+        """The first half of running the graph: preprocess, then each model's own input (config
+        order; see :func:`model_input`). A passthrough graph hands ``X`` on unchanged."""
+        if self.passthrough:
+            return [X]
+        self._check_count(specs, "specs")
+        frame = self.preprocess(X, columns)
+        return [model_input(frame, spec, row_offset=row_offset) for spec in specs]
+
+    def finish(self, predictions: Sequence[Prediction], classes: Sequence[ClassList]) -> Prediction:
+        """The second half: combine the models' predictions (config order), then postprocess."""
+        if self.passthrough:
+            return predictions[0]
+        combined = self.combine(predictions, classes)
+        return self.postprocess(combined, self.output_classes(classes))
+
     def run_sync(
         self,
         X: Any,
         columns: Sequence[str] | None,
         predict: PredictFn,
+        specs: Mapping[str, InputSpec],
         classes: Mapping[str, ClassList] | None = None,
     ) -> Prediction:
-        """preprocess → ``predict(uri, frame)`` per model → combine → postprocess.
-
-        ``predict`` receives the preprocessed DataFrame and must turn it into the model's input
-        (see :func:`model_input`). ``classes`` maps each model URI to its class list (needed for
-        classifiers; missing URIs count as regressors).
-        """
-        frame = self.preprocess(X, columns)
-        predictions = [predict(uri, frame) for uri in self.model_uris]
-        per_model = [(classes or {}).get(uri) for uri in self.model_uris]
-        combined = self.combine(predictions, per_model)
-        return self.postprocess(combined, self.output_classes(per_model))
+        """:meth:`model_inputs` → ``predict(uri, its input)`` per model → :meth:`finish`, in
+        this thread (the server runs the same two halves around its batched, async calls)."""
+        inputs = self.model_inputs(X, columns, [specs[uri] for uri in self.model_uris])
+        predictions = [predict(uri, x) for uri, x in zip(self.model_uris, inputs, strict=True)]
+        return self.finish(predictions, [(classes or {}).get(uri) for uri in self.model_uris])
 
     def _check_count(self, items: Sequence[Any], what: str) -> None:
         if len(items) != len(self.models):

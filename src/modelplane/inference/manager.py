@@ -1,4 +1,5 @@
-"""Live endpoints in one server process: loading, alias following, hot swap, fallback.
+"""Keeping the live endpoints of one process in line with the store: loading, alias following,
+hot swap (what is served is in :mod:`modelplane.inference.live`).
 
 The manager polls the metadata store every ``poll_interval`` seconds (never per request): it
 re-reads endpoint configs whose generation changed and re-resolves every model URI (an endpoint
@@ -17,25 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from modelplane.endpoints.config import EndpointConfig
-from modelplane.errors import (
-    InvalidInputError,
-    ModelplaneError,
-    NotFoundError,
-    TimeoutError_,
-    UnavailableError,
-)
-from modelplane.inference.batching import Batcher, PredictError
-from modelplane.inference.breaker import CircuitBreaker
-from modelplane.inference.metrics import ServingMetrics, VersionMetrics
-from modelplane.inference.runtime import ModelRuntime, Prediction, load_runtime, unloaded_runtime
+from modelplane.errors import ModelplaneError, NotFoundError, UnavailableError
+from modelplane.inference.graph import Graph
+from modelplane.inference.live import LiveEndpoint, LiveVariant, ModelHandle
+from modelplane.inference.metrics import ServingMetrics
+from modelplane.inference.runtime import load_runtime, unloaded_runtime
 
 if TYPE_CHECKING:
     from modelplane.context import Workspace
@@ -44,183 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelplane.serving")
 
 
-class NotLoadedError(UnavailableError):
-    """The model version behind an endpoint could not be loaded (HTTP 503)."""
-
-    code = "not_loaded"
-
-
 def _reason(exc: BaseException) -> str:
     return exc.message if isinstance(exc, ModelplaneError) else f"{type(exc).__name__}: {exc}"
-
-
-class ModelHandle:
-    """One model version serving one endpoint: runtime + batcher + breaker + metric children."""
-
-    def __init__(
-        self, endpoint: str, runtime: ModelRuntime, config: EndpointConfig, metrics: ServingMetrics
-    ) -> None:
-        self.endpoint = endpoint
-        self.runtime = runtime
-        self.version = runtime.version
-        self.version_label = str(runtime.version.version)
-        self.model_id = runtime.model_id
-        self.vm: VersionMetrics = metrics.for_version(endpoint, self.version_label)
-        self.timeout = config.limits.timeout_ms / 1000.0
-        self.batcher = Batcher(
-            runtime.predict,
-            max_batch_size=config.batching.max_batch_size,
-            max_wait_ms=config.batching.max_wait_ms,
-            max_queue_rows=config.limits.max_queue_rows,
-            name=f"{endpoint}-{runtime.model_id}",
-            observe=self.vm.observe_batch,
-        )
-        self.breaker = CircuitBreaker(
-            config.breaker.failure_threshold, config.breaker.reset_after_s
-        )
-        self._breaker_gauge = metrics.breaker_open.labels(endpoint, self.version_label)
-        if runtime.load_error is None:
-            metrics.load_seconds.labels(endpoint, self.version_label, runtime.runtime).set(
-                runtime.load_seconds
-            )
-
-    def refusal(self) -> ModelplaneError | None:
-        """Why this model may not be called now (not loaded, breaker open), or None."""
-        if self.runtime.load_error is not None:
-            return NotLoadedError(
-                f"model {self.model_id} is not loaded: {self.runtime.load_error}", retry_after=5
-            )
-        if not self.breaker.allow():
-            return UnavailableError("circuit breaker open", retry_after=1)
-        return None
-
-    @property
-    def breaker_state(self) -> str:
-        return "not_loaded" if self.runtime.load_error is not None else self.breaker.state
-
-    async def infer(self, X: Any) -> Prediction:
-        self.vm.queue.inc(len(X))
-        try:
-            return await self.batcher.submit(X, self.timeout)
-        finally:
-            self.vm.queue.dec(len(X))
-
-    def note(self, ok: bool) -> None:
-        was_open = self.breaker.opened_at is not None
-        if ok:
-            self.breaker.success()
-        else:
-            self.breaker.failure()
-        is_open = self.breaker.opened_at is not None
-        if was_open != is_open:
-            self._breaker_gauge.set(1 if is_open else 0)
-
-    async def close(self) -> None:
-        await self.batcher.close()
-
-
-@dataclass
-class LiveEndpoint:
-    name: str
-    config: EndpointConfig
-    generation: int
-    handles: list[ModelHandle]
-    fallback: ModelHandle | None
-    graph: Any | None  # modelplane.inference.graph.Graph for graph endpoints
-    versions: tuple[tuple[str, int], ...]
-    loaded_at: float = field(default_factory=time.time)
-
-    @property
-    def primary(self) -> ModelHandle:
-        return self.handles[0]
-
-    @cached_property  # handles never change after construction; read on every request
-    def model_label(self) -> str:
-        return "+".join(h.model_id for h in self.handles)
-
-    @cached_property
-    def version_label(self) -> str:
-        return "+".join(h.version_label for h in self.handles)
-
-    async def predict(self, X: Any, metrics: ServingMetrics) -> tuple[Prediction, str]:
-        """Run the endpoint on one request's rows; returns the prediction and the model label."""
-        if self.graph is None:
-            handle = self.primary
-            refusal = handle.refusal()
-            if refusal is not None:
-                return await self._fallback(X, refusal, metrics)
-            try:
-                pred = await handle.infer(X)
-            except (InvalidInputError, UnavailableError):
-                raise  # the caller's fault or overload: not a model failure
-            except (PredictError, TimeoutError_) as exc:
-                handle.note(ok=False)
-                return await self._fallback(X, exc, metrics)
-            handle.note(ok=True)
-            return pred, handle.model_id
-        return await self._run_graph(X, metrics)
-
-    @property
-    def degraded_reason(self) -> str | None:
-        """Why primary models could not load (the fallback answers for them), or None."""
-        errors = [
-            f"{h.model_id}: {h.runtime.load_error}" for h in self.handles if h.runtime.load_error
-        ]
-        return "; ".join(errors) or None
-
-    async def _run_graph(self, X: Any, metrics: ServingMetrics) -> tuple[Prediction, str]:
-        """preprocess → every model through its own batcher (concurrently) → combine →
-        postprocess: the same steps as ``Graph.run_sync``, with async model calls."""
-        from modelplane.inference.graph import model_input
-
-        graph = self.graph
-        assert graph is not None
-        frame = graph.preprocess(X, list(self.primary.runtime.spec.columns))
-        for h in self.handles:
-            refusal = h.refusal()
-            if refusal is not None:
-                return await self._fallback(X, refusal, metrics)
-        inputs = [model_input(frame, h.runtime.spec) for h in self.handles]
-        results = await asyncio.gather(
-            *(h.infer(x) for h, x in zip(self.handles, inputs, strict=True)),
-            return_exceptions=True,
-        )
-        for h, result in zip(self.handles, results, strict=True):
-            if isinstance(result, (InvalidInputError, UnavailableError)):
-                raise result
-            if isinstance(result, BaseException):
-                h.note(ok=False)
-                if isinstance(result, (PredictError, TimeoutError_)):
-                    return await self._fallback(X, result, metrics)
-                raise result
-            h.note(ok=True)
-        preds = [r for r in results if isinstance(r, Prediction)]
-        classes = [h.runtime.classes for h in self.handles]
-        combined = graph.combine(preds, classes)
-        return graph.postprocess(combined, graph.output_classes(classes)), self.model_label
-
-    async def _fallback(
-        self, X: Any, cause: ModelplaneError, metrics: ServingMetrics
-    ) -> tuple[Prediction, str]:
-        reason = cause.code
-        if self.fallback is not None and self.fallback.refusal() is None:
-            try:
-                pred = await self.fallback.infer(X)
-            except ModelplaneError:
-                self.fallback.note(ok=False)
-            else:
-                self.fallback.note(ok=True)
-                metrics.fallbacks.labels(self.name, "model", reason).inc()
-                return pred, self.fallback.model_id
-        default = self.config.fallback.default
-        if default is not None:
-            metrics.fallbacks.labels(self.name, "default", reason).inc()
-            return Prediction(np.full(len(X), default, dtype=object)), "fallback/default"
-        raise cause
-
-    async def close(self) -> None:
-        handles = [*self.handles, *([self.fallback] if self.fallback else [])]
-        await asyncio.gather(*(h.close() for h in handles))
 
 
 @dataclass
@@ -363,12 +179,8 @@ class EndpointManager:
             log.error("endpoint %s: cannot load %s; %s answers", name, degraded, fallback)
             await self._record_load_failure(name, wanted, degraded, f"fallback: {fallback}")
         if old is not None:
-            reused = {id(h) for h in [*new.handles, *([new.fallback] if new.fallback else [])]}
-            stale = [
-                h
-                for h in [*old.handles, *([old.fallback] if old.fallback else [])]
-                if id(h) not in reused
-            ]
+            reused = {id(h) for h in new.handles()}
+            stale = [h for h in old.handles() if id(h) not in reused]
             await asyncio.gather(*(h.close() for h in stale))
 
     async def _record_load_failure(
@@ -403,7 +215,7 @@ class EndpointManager:
     ) -> LiveEndpoint:
         reusable: dict[tuple[str, int], ModelHandle] = {}
         if old is not None and old.config == config:
-            for h in [*old.handles, *([old.fallback] if old.fallback else [])]:
+            for h in old.handles():
                 if h.runtime.load_error is None:
                     reusable[(h.version.name, h.version.version)] = h
         # Nothing serves yet and a fallback exists: an unloadable primary model does not keep
@@ -428,18 +240,15 @@ class EndpointManager:
                 self.metrics.loads.labels(name, str(mv.version), "failed").inc()
             else:
                 self.metrics.loads.labels(name, str(mv.version), "ok").inc()
-            return ModelHandle(name, runtime, config, self.metrics)
+            handle = ModelHandle(name, runtime, config, self.metrics)
+            reusable[(mv.name, mv.version)] = handle  # variants sharing a version share it
+            return handle
 
-        graph = None
-        if config.graph is not None:
-            from modelplane.inference.graph import Graph
-
-            graph = Graph.from_config(config)
-            uris = graph.model_uris
-        else:
-            assert config.model is not None
-            uris = [config.model]
         # The fallback first: when it cannot load either, nothing is degraded, the load failed.
         fallback = await handle_for(config.fallback.model) if config.fallback.model else None
-        handles = [await handle_for(uri, may_fail=degrade) for uri in uris]
-        return LiveEndpoint(name, config, generation, handles, fallback, graph, wanted)
+        variants = []
+        for variant in config.policy.variants:
+            graph = Graph.compile(variant)
+            handles = [await handle_for(uri, may_fail=degrade) for uri in graph.model_uris]
+            variants.append(LiveVariant(variant.name, graph, handles, variant.weight))
+        return LiveEndpoint(name, config, generation, variants, fallback, wanted)

@@ -19,17 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelplane.inference.inputs import InputSpec
+from modelplane.inference.prediction import Prediction
 
 if TYPE_CHECKING:
     from modelplane.registry.loaded import LoadedModel
     from modelplane.registry.records import ModelVersion
     from modelplane.registry.service import RegistryService
-
-
-@dataclass
-class Prediction:
-    outputs: np.ndarray
-    probabilities: np.ndarray | None = None
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Roles are ordered ``viewer < predictor < operator < admin``; a route needing ``operator`` admits
 operators and admins. Control-plane routes declare it with the FastAPI dependency
-:func:`require`; data-plane fast routes through :data:`FAST_ROUTE_PERMISSIONS`. Who the caller
+:func:`require`; data-plane routes in their table
+(:data:`modelplane.serving.routes.DATA_ROUTES`), from which FastAPI declares them too. Who the caller
 is and what they may do is decided by the server's :class:`Authorizer` (``AllowAll`` until token
 authentication is configured), so adding authentication changes no route.
 """
@@ -32,6 +33,8 @@ class Principal:
     role: Permission
     endpoints: frozenset[str] | None = None  # None: every endpoint
     models: frozenset[str] | None = None  # None: every model
+    #: nobody authenticated (open access): changes are made as the server's own identity
+    anonymous: bool = False
 
 
 class Authorizer(Protocol):
@@ -42,13 +45,16 @@ class Authorizer(Protocol):
         ...
 
 
+ANONYMOUS = Principal("anonymous", Permission.ADMIN, anonymous=True)
+
+
 class AllowAll:
     """Every caller is an anonymous admin: the embedded default on loopback with auth off."""
 
     def authorize(
         self, headers: Mapping[str, str], permission: Permission, resource: str | None
     ) -> Principal:
-        return Principal("anonymous", Permission.ADMIN)
+        return ANONYMOUS
 
 
 def check(principal: Principal, permission: Permission) -> None:
@@ -58,13 +64,6 @@ def check(principal: Principal, permission: Permission) -> None:
             f"{permission.name.lower()}"
         )
 
-
-# Fast (data-plane) routes that bypass FastAPI routing: (method, route template) → permission.
-FAST_ROUTE_PERMISSIONS: dict[tuple[str, str], Permission] = {
-    ("POST", "/v1/endpoints/{endpoint}/predict"): Permission.PREDICTOR,
-    ("POST", "/v2/models/{endpoint}/infer"): Permission.PREDICTOR,
-    ("POST", "/v2/models/{endpoint}/versions/{version}/infer"): Permission.PREDICTOR,
-}
 
 PERMISSION_ATTR = "modelplane_permission"
 

@@ -91,7 +91,13 @@ def allow(permission: Permission) -> list[Any]:
 
 
 async def _workspace(request: Request) -> Workspace:
-    return cast(Workspace, request.app.state.workspace)
+    """The workspace acting as the caller: the principal the route's permission check found
+    (``request.state.principal``); with open access (no authentication), the server's own."""
+    ws = cast(Workspace, request.app.state.workspace)
+    principal = getattr(request.state, "principal", None)
+    if principal is None or principal.anonymous:
+        return ws
+    return ws.acting_as(principal.name)
 
 
 WorkspaceDep = Annotated[Workspace, Depends(_workspace)]

@@ -1,5 +1,5 @@
 """Native JSON: ``{"inputs": [{col: value}, …]}`` (records) or ``{"inputs": {col: [values]}}``
-(columns) in; ``{"prediction_ids", "model", "outputs", "probabilities"?}`` out."""
+(columns) in; ``{"prediction_ids", "model", "variant", "outputs", "probabilities"?}`` out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import orjson
 
 from modelplane.errors import InvalidInputError, SchemaValidationError
 from modelplane.inference.inputs import InputSpec
-from modelplane.inference.runtime import Prediction
+from modelplane.inference.prediction import Prediction
+from modelplane.inference.request import InferenceRequest, InferenceResult
+from modelplane.serving.protocols.base import JSON, Headers, WireProtocol
 
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
 
@@ -48,8 +50,27 @@ def plain(values: np.ndarray) -> Any:
     return values.tolist()
 
 
-def dump(pred: Prediction, ids: list[str], model: str) -> bytes:
-    doc: dict[str, Any] = {"prediction_ids": ids, "model": model, "outputs": plain(pred.outputs)}
+def dump(pred: Prediction, ids: list[str], model: str, variant: str | None = None) -> bytes:
+    doc: dict[str, Any] = {"prediction_ids": ids, "model": model}
+    if variant is not None:
+        doc["variant"] = variant
+    doc["outputs"] = plain(pred.outputs)
     if pred.probabilities is not None:
         doc["probabilities"] = plain(np.asarray(pred.probabilities))
     return orjson.dumps(doc, option=_DUMP)
+
+
+class Native(WireProtocol):
+    name = "native"
+
+    def decode(self, request: InferenceRequest) -> None:
+        assert request.variant is not None and request.body is not None
+        X = parse(request.body, request.variant.spec)
+        request.X = X
+        request.rows = len(X)
+
+    def encode(self, request: InferenceRequest, result: InferenceResult) -> tuple[bytes, Headers]:
+        return dump(result.prediction, result.ids, result.model, result.variant), JSON
+
+
+NATIVE = Native()

@@ -4,8 +4,8 @@ metadata. Spec: https://kserve.github.io/website/latest/modelserving/data_plane/
 Inputs: one tensor ``[n, features]`` (any name) for a numeric model, or one tensor per signature
 column (named like the column, shape ``[n]`` or ``[n, 1]``; strings as ``BYTES``). Outputs:
 ``predict`` (labels or values, shape ``[n]``) and, for classifiers, ``probabilities``
-(``[n, classes]``); a request's ``outputs`` list selects among them. Prediction ids travel in the
-response ``parameters``.
+(``[n, classes]``); a request's ``outputs`` list selects among them. Prediction ids, the variant
+and the model that answered travel in the response ``parameters``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import orjson
 
 from modelplane.errors import InvalidInputError, SchemaValidationError
 from modelplane.inference.inputs import V2_DTYPES, InputSpec
+from modelplane.inference.prediction import Prediction
+from modelplane.inference.request import InferenceRequest, InferenceResult
+from modelplane.serving.protocols.base import JSON, Headers, WireProtocol
 from modelplane.serving.protocols.native import loads, plain
-from modelplane.inference.runtime import Prediction
 
 OUTPUT_NAMES = ("predict", "probabilities")
 _DATATYPES = {
@@ -249,6 +251,8 @@ def dump(
     model_name: str,
     model_version: str,
     request: Request,
+    variant: str | None = None,
+    model: str | None = None,
 ) -> tuple[bytes, int | None]:
     """→ (body, JSON header length when binary outputs follow the JSON, else None)."""
     requested = request.requested
@@ -268,6 +272,10 @@ def dump(
         "outputs": outputs,
         "parameters": {"prediction_ids": ids},
     }
+    if variant is not None:
+        doc["parameters"]["variant"] = variant
+    if model is not None:
+        doc["parameters"]["model"] = model
     if request.request_id is not None:
         doc["id"] = request.request_id
     header = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -306,3 +314,36 @@ def model_metadata(
         "inputs": inputs,
         "outputs": outputs,
     }
+
+
+class V2(WireProtocol):
+    name = "v2"
+    v2_errors = True
+
+    def decode(self, request: InferenceRequest) -> None:
+        assert request.variant is not None and request.body is not None
+        X, options = parse(request.body, request.variant.spec, request.header_length)
+        request.X = X
+        request.rows = len(X)
+        request.options = options
+
+    def encode(self, request: InferenceRequest, result: InferenceResult) -> tuple[bytes, Headers]:
+        model = result.model
+        out, json_length = dump(
+            result.prediction,
+            result.ids,
+            model_name=request.endpoint,
+            model_version=model.rsplit("/", 1)[-1] if "/" in model else model,
+            request=request.options,
+            variant=result.variant,
+            model=model,
+        )
+        if json_length is None:
+            return out, JSON
+        return out, [
+            (b"content-type", b"application/octet-stream"),
+            (b"inference-header-content-length", str(json_length).encode()),
+        ]
+
+
+V2_PROTOCOL = V2()

@@ -1,0 +1,261 @@
+"""The Python SDK: module-level functions over a default :class:`Workspace`.
+
+Each function is the same-named operation of :class:`LocalClient` (``local.py``) over the
+default workspace; the operations and their signatures are declared once in
+:class:`modelplane.core.operations.Operations`, which ``mp.Client`` implements too, and the
+argument handling both sides share lives in :class:`BaseClient` (``base.py``).
+
+``mp.configure()`` replaces the default workspace; without it, the first call builds one from the
+environment (``MODELPLANE_*``) and ``modelplane.toml``. The default workspace is the only state the
+SDK keeps, guarded by a lock; runs are explicit handles, never a hidden "active run".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelplane.config import settings_for
+from modelplane.context import Workspace
+from modelplane.sdk.local import LocalClient as LocalClient  # re-exported as mp.LocalClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelplane.data.records import DatasetVersion
+    from modelplane.registry.loaded import LoadedModel
+    from modelplane.registry.records import ModelVersion, RegisteredModel
+    from modelplane.tracking.handle import RunHandle
+    from modelplane.tracking.records import RunInfo
+    from modelplane.tracking.run import Run
+
+
+class _Default:
+    lock = threading.Lock()
+    workspace: Workspace | None = None
+
+
+def configure(
+    home: str | Path | None = None,
+    db_url: str | None = None,
+    artifacts: str | None = None,
+    *,
+    actor: str | None = None,
+) -> Workspace:
+    """Point the SDK at a home folder, metadata database and artifact store (env is the default)."""
+    settings = settings_for(home, db_url, artifacts)
+    with _Default.lock:
+        if _Default.workspace is not None:
+            _Default.workspace.close()
+        _Default.workspace = Workspace(settings, actor=actor)
+        return _Default.workspace
+
+
+def workspace() -> Workspace:
+    """The default workspace (created from the environment on first use)."""
+    with _Default.lock:
+        if _Default.workspace is None:
+            _Default.workspace = Workspace()
+        return _Default.workspace
+
+
+def _local() -> LocalClient:
+    # A client per call holds nothing but the workspace, so configure() takes effect at once.
+    return LocalClient(workspace())
+
+
+# -- datasets -----------------------------------------------------------------------------------
+
+
+def register_dataset(name: str, data: Any, *, source: str | None = None) -> DatasetVersion:
+    """Register a DataFrame, a pyarrow Table or a local .csv/.parquet file (content-hashed)."""
+    return _local().register_dataset(name, data, source=source)
+
+
+def get_dataset(name: str, version: int | None = None) -> DatasetVersion:
+    """A dataset version (default: the newest)."""
+    return _local().get_dataset(name, version)
+
+
+def load_dataset(name: str, version: int | None = None) -> pd.DataFrame:
+    """A dataset version's data, verified against its recorded checksum."""
+    return _local().load_dataset(name, version)
+
+
+def list_datasets(name: str | None = None) -> list[DatasetVersion]:
+    """Dataset versions, of one dataset or of all."""
+    return _local().list_datasets(name)
+
+
+# -- tracking -----------------------------------------------------------------------------------
+
+
+def start_run(
+    experiment: str = "Default",
+    name: str | None = None,
+    *,
+    tags: Mapping[str, Any] | None = None,
+) -> Run:
+    """Start a run; use as a context manager (status FINISHED, or FAILED on an exception)."""
+    return _local().start_run(experiment, name, tags=tags)
+
+
+def get_run(run_id: str) -> RunInfo:
+    """A run's record: status, params, latest metrics, tags, datasets."""
+    return _local().get_run(run_id)
+
+
+def list_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    *,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 1000,
+) -> list[RunInfo]:
+    """Run records matching ``filter`` (e.g. ``"metrics.auc > 0.9"``), in ``order_by``."""
+    return _local().list_runs(experiment, filter, order_by=order_by, max_results=max_results)
+
+
+def search_runs(
+    experiment: str | Sequence[str] | None = None,
+    filter: str | None = None,
+    *,
+    order_by: Sequence[str] | None = None,
+    max_results: int = 100_000,
+) -> pd.DataFrame:
+    """Matching runs as a DataFrame, a row per run (``params.*``, ``metrics.*``, ``tags.*``)."""
+    return _local().search_runs(experiment, filter, order_by=order_by, max_results=max_results)
+
+
+# -- registry -----------------------------------------------------------------------------------
+
+
+def register_model(
+    name: str,
+    model: Any,
+    X_example: Any = None,
+    *,
+    run: RunHandle | str | None = None,
+    datasets: Sequence[Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    description: str = "",
+) -> ModelVersion:
+    """Register a model object (or a local MLflow model directory) as the next version of ``name``.
+
+    With ``run``, the version records the run, and the run's params are used unless ``params`` is
+    given; ``datasets`` become the version's lineage (and are linked to the run).
+    """
+    return _local().register_model(
+        name,
+        model,
+        X_example,
+        run=run,
+        datasets=datasets,
+        metrics=metrics,
+        params=params,
+        tags=tags,
+        description=description,
+    )
+
+
+def import_model(path: str | Path, name: str, **kwargs: Any) -> ModelVersion:
+    """Import an MLflow model directory (``MLmodel`` + payload) as a new version of ``name``."""
+    return _local().import_model(path, name, **kwargs)
+
+
+def get_model(name: str) -> RegisteredModel:
+    """A registered model: description, tags, latest version, aliases."""
+    return _local().get_model(name)
+
+
+def list_models() -> list[RegisteredModel]:
+    """Every registered model, by name."""
+    return _local().list_models()
+
+
+def list_model_versions(name: str) -> list[ModelVersion]:
+    """The versions of a model."""
+    return _local().list_model_versions(name)
+
+
+def get_model_version(uri_or_name: str, version: int | None = None) -> ModelVersion:
+    """``("churn", 3)`` or a ``models:/`` URI (``models:/churn@champion``), with its card."""
+    return _local().get_model_version(uri_or_name, version)
+
+
+def update_model_version(
+    name: str,
+    version: int,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Change a version's description, or merge tags into its tags."""
+    return _local().update_model_version(name, version, description=description, tags=tags)
+
+
+def delete_model_version(name: str, version: int) -> None:
+    """Delete a version that no alias points to."""
+    _local().delete_model_version(name, version)
+
+
+def set_alias(name: str, alias: str, version: int, *, reason: str | None = None) -> ModelVersion:
+    """Point an alias at a version (servers following it swap to that version)."""
+    return _local().set_alias(name, alias, version, reason=reason)
+
+
+def delete_alias(name: str, alias: str, *, reason: str | None = None) -> None:
+    """Delete an alias."""
+    _local().delete_alias(name, alias, reason=reason)
+
+
+def alias_history(name: str, alias: str | None = None) -> list[dict[str, Any]]:
+    """Every alias change of a model (or of one alias), oldest first, as dicts."""
+    return _local().alias_history(name, alias)
+
+
+def load_model(uri: str) -> LoadedModel:
+    """Load ``models:/name/3`` or ``models:/name@alias``; checksums are verified before loading."""
+    return _local().load_model(uri)
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+def deploy(endpoint: str, model_uri_or_config: Any) -> dict[str, Any]:
+    """Create or replace an endpoint from a ``models:/`` URI or a full endpoint config."""
+    return _local().deploy(endpoint, model_uri_or_config)
+
+
+def get_endpoint(endpoint: str) -> dict[str, Any]:
+    """An endpoint: its config and generation."""
+    return _local().get_endpoint(endpoint)
+
+
+def list_endpoints() -> list[dict[str, Any]]:
+    """Every endpoint, by name."""
+    return _local().list_endpoints()
+
+
+def delete_endpoint(endpoint: str) -> None:
+    """Delete an endpoint."""
+    _local().delete_endpoint(endpoint)
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+def audit_list(
+    target: str | None = None, action: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Audit entries, newest first, of a target (and below it) and/or one action."""
+    return _local().audit_list(target, action, limit)
+
+
+def audit_verify() -> dict[str, Any]:
+    """Verify the audit hash chain: ``{"ok", "checked", "first_bad_seq", "reason"}``."""
+    return _local().audit_verify()

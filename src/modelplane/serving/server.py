@@ -1,0 +1,193 @@
+"""The state of one serving process and its request path.
+
+:class:`Server` owns what a process serves (the endpoint manager), who may call it (the
+authorizer), where answered predictions go (the sink dispatcher), the metrics, and the pipeline
+of stages every prediction request runs through (:mod:`modelplane.serving.stages`).
+:meth:`Server.handle` runs one request through the pipeline and the route's wire protocol and
+never raises: every outcome is a status, a body and headers.
+
+:func:`check_bind` is the rule on where a server may listen, enforced where a server is built.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from modelplane.config import ServerSettings
+from modelplane.errors import (
+    InvalidInputError,
+    ModelplaneError,
+    TimeoutError_,
+    UnavailableError,
+)
+from modelplane.inference.ids import IdSource
+from modelplane.inference.manager import EndpointManager
+from modelplane.inference.metrics import ServingMetrics
+from modelplane.inference.request import InferenceRequest
+from modelplane.inference.sinks import PredictionSink, SinkDispatcher
+from modelplane.serving.body import ClientDisconnected
+from modelplane.serving.permissions import AllowAll, Authorizer
+from modelplane.serving.protocols.base import JSON, Headers
+from modelplane.serving.stages import default_pipeline
+
+if TYPE_CHECKING:
+    from modelplane.context import Workspace
+    from modelplane.serving.routes import DataRoute
+
+log = logging.getLogger("modelplane.serving")
+
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, auth: str, insecure: bool) -> None:
+    """Refuse to serve beyond loopback without authentication (``MODELPLANE_AUTH``)."""
+    if auth == "required":
+        raise InvalidInputError(
+            "MODELPLANE_AUTH=required, but no token authentication is configured on this server "
+            "yet; use MODELPLANE_AUTH=auto and bind to 127.0.0.1",
+            field="auth",
+        )
+    if not is_loopback(host) and not insecure:
+        raise InvalidInputError(
+            f"refusing to serve on {host} without authentication: bind to 127.0.0.1, or pass "
+            "--insecure to accept unauthenticated requests from the network",
+            field="host",
+        )
+
+
+class Server:
+    """The state of one serving process."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        authorizer: Authorizer | None = None,
+        settings: ServerSettings | None = None,
+        sinks: Sequence[PredictionSink] = (),
+    ) -> None:
+        self.ws = workspace
+        self.settings = settings if settings is not None else ServerSettings()
+        self.authorizer: Authorizer = authorizer or AllowAll()
+        self.open_access = isinstance(self.authorizer, AllowAll)
+        self.metrics = ServingMetrics()
+        self.manager = EndpointManager(
+            workspace, self.metrics, poll_interval=self.settings.poll_interval
+        )
+        self.ids = IdSource()
+        self.sinks = SinkDispatcher(sinks)
+        self.drain_seconds = self.settings.drain_seconds
+        self.draining = False
+        self._counters: dict[tuple[str, str, str, int], Any] = {}
+        self.pipeline = default_pipeline(self)
+
+    async def start(self) -> None:
+        self.sinks.start()
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        await self.sinks.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.manager.synced.is_set() and not self.draining
+
+    def count(self, endpoint: str, version: str, protocol: str, code: int) -> None:
+        key = (endpoint, version, protocol, code)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = self.metrics.requests.labels(
+                endpoint, version, protocol, str(code)
+            )
+        child.inc()
+
+    def error_kind(self, exc: ModelplaneError) -> str:
+        if isinstance(exc, TimeoutError_):
+            return "timeout"
+        if isinstance(exc, UnavailableError):
+            return "overload"
+        if isinstance(exc, InvalidInputError) or exc.http_status < 500:
+            return "client"  # bad input, but also an unknown endpoint or version, a denial
+        return "model"
+
+    def count_error(
+        self, name: str, version_label: str, protocol: str, exc: ModelplaneError
+    ) -> None:
+        # Label values only for known endpoints: a caller must not create series at will.
+        label = name if name in self.manager.status else "(unknown)"
+        self.metrics.errors.labels(label, version_label, self.error_kind(exc)).inc()
+        self.count(label, version_label, protocol, exc.http_status)
+
+    async def handle(
+        self,
+        route: DataRoute,
+        endpoint: str,
+        version: str | None,
+        headers: Any,
+        *,
+        body: bytes | None = None,
+        reader: Any = None,
+        header_length: int | None = None,
+    ) -> tuple[int, bytes, Headers]:
+        """Answer one prediction request: (status, body, headers). Never raises, except
+        :class:`ClientDisconnected` when the client left before its body arrived."""
+        protocol = route.protocol
+        req = InferenceRequest(
+            endpoint,
+            body,
+            time.perf_counter(),
+            version,
+            headers,
+            header_length,
+            reader=reader,
+            protocol=protocol,
+            permission=route.permission,
+        )
+        try:
+            await self.pipeline.run(req)
+            result = req.result
+            assert result is not None
+            out, answer_headers = protocol.encode(req, result)
+            self.count(endpoint, result.version, protocol.name, 200)
+            return 200, out, answer_headers
+        except ModelplaneError as exc:
+            self.count_error(endpoint, _version_label(req), protocol.name, exc)
+            out, answer_headers = protocol.error(exc)
+            return exc.http_status, out, answer_headers
+        except ClientDisconnected:
+            raise
+        except Exception as exc:  # a bug, never the caller's fault: 500 without a traceback
+            log.exception("prediction failed on endpoint %s", endpoint)
+            label = endpoint if endpoint in self.manager.status else "(unknown)"
+            version_label = _version_label(req)
+            self.metrics.errors.labels(label, version_label, "internal").inc()
+            self.count(label, version_label, protocol.name, 500)
+            out, _ = protocol.error(ModelplaneError(f"internal error ({type(exc).__name__})"))
+            return 500, out, JSON
+
+
+def _version_label(req: InferenceRequest) -> str:
+    """The version label errors are counted under: the variant's once chosen; the endpoint's
+    once the body was read; "-" before (refused at the door: 401, 403, 404, 413)."""
+    if req.variant is not None:
+        return req.variant.version_label
+    if req.live is not None and req.body is not None:
+        return req.live.version_label
+    return "-"
+
+
+__all__ = ["ClientDisconnected", "Server", "check_bind", "is_loopback"]

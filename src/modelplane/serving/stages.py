@@ -1,0 +1,120 @@
+"""The data plane's default stages (see :mod:`modelplane.serving.pipeline`), one function each.
+
+=============  ===========================================================================
+authenticate   who is calling, and may they (the route's permission, for this endpoint)
+resolve        the live endpoint (404 unknown, 503 loading or failed)
+receive        read the body, bounded by the endpoint's request size limit (413)
+choose         the variant: the one serving the version asked for, else the traffic policy's
+validate       the wire protocol parses the body against the variant's signature (4xx)
+predict        the variant through its batchers (fallback on failure); prediction ids
+record         latency and row metrics; every prediction to the sinks (a durable sink is
+               awaited, so nothing is answered that was not recorded)
+=============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from modelplane.inference.request import InferenceRequest, InferenceResult
+from modelplane.inference.sinks import PredictionRecord
+from modelplane.serving.body import read_body
+from modelplane.serving.permissions import check
+from modelplane.serving.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from modelplane.serving.server import Server
+
+
+def default_pipeline(server: Server) -> Pipeline:
+    """The stages above, bound to ``server``'s state."""
+    authorizer = server.authorizer
+    open_access = server.open_access
+    manager = server.manager
+    metrics = server.metrics
+    ids = server.ids
+    sinks = server.sinks
+
+    def authenticate(req: InferenceRequest) -> None:
+        if open_access:  # the embedded default: no header dict, no call
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers}
+        principal = authorizer.authorize(headers, req.permission, req.endpoint)
+        check(principal, req.permission)
+        req.caller = principal.name
+
+    def resolve(req: InferenceRequest) -> None:
+        req.live = manager.get(req.endpoint)
+
+    def receive(req: InferenceRequest) -> Awaitable[None] | None:
+        if req.body is not None:
+            return None
+        return _read(req)
+
+    async def _read(req: InferenceRequest) -> None:
+        assert req.live is not None
+        limit = req.live.config.limits.max_request_bytes
+        req.body = await read_body(req.headers, req.reader, limit)
+        # A hot swap may have closed the endpoint's old batchers while the body arrived: from
+        # here to the batcher nothing awaits, so the endpoint is looked up once more now.
+        req.live = manager.get(req.endpoint)
+
+    def choose(req: InferenceRequest) -> None:
+        assert req.live is not None
+        req.variant = req.live.choose(req)
+
+    def validate(req: InferenceRequest) -> None:
+        req.protocol.decode(req)
+
+    async def predict(req: InferenceRequest) -> None:
+        live, variant = req.live, req.variant
+        assert live is not None and variant is not None
+        pred, model, fallback = await live.predict(variant, req.X, metrics)
+        req.result = InferenceResult(
+            pred, ids.take(req.rows), model, variant.name, variant.version_label, fallback
+        )
+
+    def record(req: InferenceRequest) -> Awaitable[None] | None:
+        result, variant = req.result, req.variant
+        assert result is not None and variant is not None
+        latency = time.perf_counter() - req.received
+        vm = variant.lead.vm
+        vm.latency.observe(latency)
+        vm.rows.inc(len(result.ids))
+        if not sinks:
+            return None
+        prediction = result.prediction
+        return sinks.submit(
+            PredictionRecord(
+                ids=result.ids,
+                time=time.time(),
+                endpoint=req.endpoint,
+                variant=result.variant,
+                model=result.model,
+                version=result.version,
+                inputs=req.X,
+                columns=variant.columns,
+                outputs=prediction.outputs,
+                probabilities=prediction.probabilities,
+                latency=latency,
+                caller=req.caller,
+                fallback=result.fallback,
+            )
+        )
+
+    return Pipeline(
+        [
+            ("authenticate", authenticate),
+            ("resolve", resolve),
+            ("receive", receive),
+            ("choose", choose),
+            ("validate", validate),
+            ("predict", predict),
+            ("record", record),
+        ]
+    )
+
+
+__all__ = ["default_pipeline"]
