@@ -132,6 +132,16 @@ class AuditLog:
     def __init__(self, meta: MetadataStore) -> None:
         self.meta = meta
 
+    def head(self) -> int:
+        """The sequence number of the newest entry (0 for an empty log): one row, read cheaply.
+
+        Every change is audited, so this number moving is the sign that something changed;
+        servers poll it instead of re-reading every endpoint and alias.
+        """
+        with self.meta.read() as conn:
+            seq = conn.execute(sa.select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar()
+        return int(seq or 0)
+
     def append(
         self,
         conn: Connection,

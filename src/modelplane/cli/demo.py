@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -207,22 +208,20 @@ def _run(mp: Any, ws: Workspace, started: float) -> None:
         verdict = ws.audit.verify()
         done(f"audit chain {'intact' if verdict.ok else 'BROKEN'} ({verdict.checked} entries)")
 
-    current = mp.get_model_version(MODEL_NAME, mv.version)
-    _summary(
-        ws,
-        ds,
-        run.id,
-        cv_auc,
-        best_c,
-        metrics,
-        current,
-        moved,
-        uri,
-        found,
-        verdict,
-        started,
-        serving,
+    outcome = _Outcome(
+        ds=ds,
+        run_id=run.id,
+        cv_auc=cv_auc,
+        best_c=best_c,
+        metrics=metrics,
+        mv=mp.get_model_version(MODEL_NAME, mv.version),
+        moved=moved,
+        uri=uri,
+        found=found,
+        verdict=verdict,
+        serving=serving,
     )
+    _summary(ws, outcome, started)
     if not verdict.ok:
         raise AuditChainError(
             f"audit chain broken at entry {verdict.first_bad_seq}: {verdict.reason}"
@@ -233,22 +232,49 @@ def _series(values: list[float]) -> str:
     return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
-def _summary(
-    ws: Workspace,
-    ds: Any,
-    run_id: str,
-    cv_auc: list[float],
-    best_c: float,
-    metrics: dict[str, float],
-    mv: Any,
-    moved: str,
-    uri: str,
-    found: Any,
-    verdict: Any,
-    started: float,
-    serving: Any,
-) -> None:
-    settings = ws.settings
+@dataclass(frozen=True)
+class _Outcome:
+    """What the demo did, for the closing summary."""
+
+    ds: Any
+    run_id: str
+    cv_auc: list[float]
+    best_c: float
+    metrics: dict[str, float]
+    mv: Any
+    moved: str
+    uri: str
+    found: Any
+    verdict: Any
+    serving: Any
+
+
+def _summary(ws: Workspace, outcome: _Outcome, started: float) -> None:
+    verdict = outcome.verdict
+    sections = [*_lifecycle(outcome), _search(outcome.found), _state(ws, verdict)]
+    tips = (
+        f"Try: modelplane models show {MODEL_NAME} · modelplane models show "
+        f"'{outcome.uri}' --card · modelplane runs list --experiment {EXPERIMENT} · "
+        "modelplane audit verify · modelplane serve"
+    )
+    parts: list[Any] = []
+    for section in sections:
+        parts += [section, ""]
+    elapsed = time.monotonic() - started
+    show(
+        Panel(
+            Group(*parts, tips),
+            title=f"modelplane demo — done in {elapsed:.1f}s",
+            title_align="left",
+            border_style="green" if verdict.ok else "red",
+            expand=False,
+        )
+    )
+
+
+def _lifecycle(o: _Outcome) -> list[Any]:
+    """The dataset, run, model and serving sections."""
+    serving, ds, mv = o.serving, o.ds, o.mv
     served = key_values(
         "Serving",
         [
@@ -280,10 +306,10 @@ def _summary(
     run = key_values(
         "Run",
         [
-            ("id", run_id),
+            ("id", o.run_id),
             ("experiment", EXPERIMENT),
-            ("C sweep", f"cv_auc {_series(cv_auc)} over C={list(C_GRID)} → C={best_c}"),
-            ("test metrics", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())),
+            ("C sweep", f"cv_auc {_series(o.cv_auc)} over C={list(C_GRID)} → C={o.best_c}"),
+            ("test metrics", ", ".join(f"{k}={v:.4f}" for k, v in o.metrics.items())),
         ],
     )
     model = key_values(
@@ -291,11 +317,15 @@ def _summary(
         [
             ("uri", mv.uri),
             ("flavor", mv.flavor),
-            ("aliases", f"{fmt_aliases(mv.aliases)}  (@{ALIAS} {moved})"),
+            ("aliases", f"{fmt_aliases(mv.aliases)}  (@{ALIAS} {o.moved})"),
             ("lineage", ", ".join(f"datasets:/{d['name']}/{d['version']}" for d in mv.datasets)),
-            ("reloaded", f"{uri}: predictions identical"),
+            ("reloaded", f"{o.uri}: predictions identical"),
         ],
     )
+    return [dataset, run, model, served]
+
+
+def _search(found: Any) -> Any:
     search = new_table(
         "search_runs('demo', 'metrics.auc > 0.9', order_by=['metrics.auc DESC'])",
         "run id",
@@ -313,12 +343,17 @@ def _summary(
             cell(fmt_number(row.get("metrics.accuracy"))),
             cell(fmt_number(row.get("metrics.f1"))),
         )
+    return search
+
+
+def _state(ws: Workspace, verdict: Any) -> Any:
+    settings = ws.settings
     status = (
         f"intact ({verdict.checked} entries verified)"
         if verdict.ok
         else f"BROKEN at entry {verdict.first_bad_seq}: {verdict.reason}"
     )
-    where = key_values(
+    return key_values(
         "State",
         [
             ("audit chain", status),
@@ -326,19 +361,4 @@ def _summary(
             ("database", hide_password(settings.db_url)),
             ("artifacts", settings.artifacts),
         ],
-    )
-    tips = (
-        f"Try: modelplane models show {MODEL_NAME} · modelplane models show "
-        f"'{uri}' --card · modelplane runs list --experiment {EXPERIMENT} · "
-        "modelplane audit verify · modelplane serve"
-    )
-    elapsed = time.monotonic() - started
-    show(
-        Panel(
-            Group(dataset, "", run, "", model, "", served, "", search, "", where, "", tips),
-            title=f"modelplane demo — done in {elapsed:.1f}s",
-            title_align="left",
-            border_style="green" if verdict.ok else "red",
-            expand=False,
-        )
     )

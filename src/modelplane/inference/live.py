@@ -31,11 +31,13 @@ from modelplane.errors import (
 from modelplane.inference.batching import Batcher, PredictError
 from modelplane.inference.breaker import CircuitBreaker
 from modelplane.inference.prediction import Prediction
+from modelplane.inference.request import InferenceResult
 from modelplane.inference.traffic import TrafficPolicy, compile_policy
 
 if TYPE_CHECKING:
     from modelplane.endpoints.config import EndpointConfig
     from modelplane.inference.graph import Graph
+    from modelplane.inference.ids import IdSource
     from modelplane.inference.inputs import InputSpec
     from modelplane.inference.metrics import ServingMetrics, VersionMetrics
     from modelplane.inference.request import InferenceRequest
@@ -162,19 +164,9 @@ class LiveVariant:
 
     async def predict(self, X: Any) -> Prediction:
         """The variant's answer for ``X``; raises the model's failure (the endpoint decides
-        whether the fallback answers)."""
+        whether the fallback answers), or :class:`Refused`."""
         if self.passthrough:
-            handle = self.lead
-            refusal = handle.refusal()
-            if refusal is not None:
-                raise Refused(refusal)
-            try:
-                pred = await handle.infer(X)
-            except (PredictError, TimeoutError_):
-                handle.note(ok=False)
-                raise
-            handle.note(ok=True)
-            return pred
+            return await self._infer(self.lead, X)
         inputs = self.graph.model_inputs(X, self.columns, self.specs)
         refusal = self.refusal()
         if refusal is not None:
@@ -192,6 +184,19 @@ class LiveVariant:
             h.note(ok=True)
         preds = [r for r in results if isinstance(r, Prediction)]
         return self.graph.finish(preds, self.classes)
+
+    @staticmethod
+    async def _infer(handle: ModelHandle, X: Any) -> Prediction:
+        refusal = handle.refusal()
+        if refusal is not None:
+            raise Refused(refusal)
+        try:
+            pred = await handle.infer(X)
+        except (PredictError, TimeoutError_):
+            handle.note(ok=False)
+            raise
+        handle.note(ok=True)
+        return pred
 
     def all_handles(self) -> list[ModelHandle]:
         return list(dict.fromkeys(self.handles))
@@ -253,19 +258,28 @@ class LiveEndpoint:
             )
         return variant
 
-    async def predict(
-        self, variant: LiveVariant, X: Any, metrics: ServingMetrics
-    ) -> tuple[Prediction, str, bool]:
-        """Run ``variant`` on one request's rows → (prediction, the model label that answered,
-        whether the fallback answered)."""
+    async def answer(self, req: InferenceRequest, ids: IdSource, metrics: ServingMetrics) -> None:
+        """Predict ``req.rows`` rows of ``req.X`` with ``req.variant`` (the fallback when it
+        cannot) and set ``req.result``. One coroutine per request: a passthrough variant's
+        model is called right here."""
+        variant = req.variant
+        assert variant is not None
+        X = req.X
+        model, fallback = variant.model_label, False
         try:
-            return await variant.predict(X), variant.model_label, False
+            if variant.passthrough:
+                pred = await variant._infer(variant.lead, X)
+            else:
+                pred = await variant.predict(X)
         except Refused as refused:
-            return await self._fallback(X, refused.cause, metrics)
+            pred, model, fallback = await self._fallback(X, refused.cause, metrics)
         except (InvalidInputError, UnavailableError):
             raise  # the caller's fault or overload: not a model failure
         except (PredictError, TimeoutError_) as exc:
-            return await self._fallback(X, exc, metrics)
+            pred, model, fallback = await self._fallback(X, exc, metrics)
+        req.result = InferenceResult(
+            pred, ids.take(req.rows), model, variant.name, variant.version_label, fallback
+        )
 
     @property
     def degraded_reason(self) -> str | None:

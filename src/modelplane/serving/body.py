@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelplane.errors import InvalidInputError, PayloadTooLargeError
+
+if TYPE_CHECKING:
+    from modelplane.inference.request import InferenceRequest
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
@@ -14,9 +17,11 @@ class ClientDisconnected(Exception):
     """The client went away before its request body arrived."""
 
 
-async def read_body(headers: Any, receive: Receive, limit: int) -> bytes:
-    """The body of an ASGI request, refused (413) once it exceeds ``limit`` bytes."""
-    for key, value in headers:
+async def receive_body(req: InferenceRequest, limit: int) -> None:
+    """Read the body of ``req`` (``req.reader`` is the ASGI receive callable) into
+    ``req.body``, refused (413) once it exceeds ``limit`` bytes."""
+    receive: Receive = req.reader
+    for key, value in req.headers:
         if key == b"content-length":
             try:
                 declared = int(value)
@@ -43,7 +48,7 @@ async def read_body(headers: Any, receive: Receive, limit: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-__all__ = ["ClientDisconnected", "read_body"]
+__all__ = ["ClientDisconnected", "receive_body"]

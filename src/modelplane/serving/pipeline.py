@@ -32,6 +32,10 @@ class Pipeline:
             self.add(name, stage)
 
     @property
+    def stages(self) -> tuple[Stage, ...]:
+        return self._stages
+
+    @property
     def names(self) -> list[str]:
         return [name for name, _ in self._named]
 

@@ -18,9 +18,9 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from modelplane.inference.request import InferenceRequest, InferenceResult
+from modelplane.inference.request import InferenceRequest
 from modelplane.inference.sinks import PredictionRecord
-from modelplane.serving.body import read_body
+from modelplane.serving.body import receive_body
 from modelplane.serving.permissions import check
 from modelplane.serving.pipeline import Pipeline
 
@@ -51,30 +51,21 @@ def default_pipeline(server: Server) -> Pipeline:
     def receive(req: InferenceRequest) -> Awaitable[None] | None:
         if req.body is not None:
             return None
-        return _read(req)
-
-    async def _read(req: InferenceRequest) -> None:
         assert req.live is not None
-        limit = req.live.config.limits.max_request_bytes
-        req.body = await read_body(req.headers, req.reader, limit)
-        # A hot swap may have closed the endpoint's old batchers while the body arrived: from
-        # here to the batcher nothing awaits, so the endpoint is looked up once more now.
-        req.live = manager.get(req.endpoint)
+        return receive_body(req, req.live.config.limits.max_request_bytes)
 
     def choose(req: InferenceRequest) -> None:
-        assert req.live is not None
-        req.variant = req.live.choose(req)
+        # Looked up again: a hot swap may have closed the old endpoint's batchers while the body
+        # arrived, and from here to the batcher nothing awaits.
+        live = req.live = manager.get(req.endpoint)
+        req.variant = live.choose(req)
 
     def validate(req: InferenceRequest) -> None:
         req.protocol.decode(req)
 
-    async def predict(req: InferenceRequest) -> None:
-        live, variant = req.live, req.variant
-        assert live is not None and variant is not None
-        pred, model, fallback = await live.predict(variant, req.X, metrics)
-        req.result = InferenceResult(
-            pred, ids.take(req.rows), model, variant.name, variant.version_label, fallback
-        )
+    def predict(req: InferenceRequest) -> Awaitable[None]:
+        assert req.live is not None
+        return req.live.answer(req, ids, metrics)
 
     def record(req: InferenceRequest) -> Awaitable[None] | None:
         result, variant = req.result, req.variant

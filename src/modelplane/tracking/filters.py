@@ -101,83 +101,94 @@ def parse_filter(text: str | None) -> list[Clause]:
         raise InvalidInputError(
             f"filter is longer than {MAX_FILTER_LEN} characters", field="filter"
         )
-    toks = _tokens(text)
-    clauses: list[Clause] = []
-    i = 0
+    return _Parser(_tokens(text)).clauses()
 
-    def expect_value(j: int) -> tuple[Any, int]:
-        if j >= len(toks):
-            raise InvalidInputError("filter ends where a value was expected", field="filter")
-        kind, tok = toks[j]
-        if kind == "num":
-            return float(tok), j + 1
-        if kind == "str":
-            return _unquote(tok), j + 1
-        raise InvalidInputError(
-            f"expected a number or a quoted string, got {tok!r}", field="filter"
-        )
 
-    while i < len(toks):
-        kind, tok = toks[i]
+class _Parser:
+    """``clause (AND clause)*`` over the tokens; ``clause = field operator value``."""
+
+    def __init__(self, toks: list[tuple[str, str]]) -> None:
+        self.toks = toks
+        self.i = 0
+
+    def _peek(self) -> str | None:
+        return self.toks[self.i][1] if self.i < len(self.toks) else None
+
+    def clauses(self) -> list[Clause]:
+        clauses: list[Clause] = []
+        while self.i < len(self.toks):
+            clauses.append(self._clause())
+            if self.i < len(self.toks):
+                self._and()
+        return clauses
+
+    def _clause(self) -> Clause:
+        kind, tok = self.toks[self.i]
         if kind != "ident":
             raise InvalidInputError(
                 f"expected a field such as metrics.auc, got {tok!r}", field="filter"
             )
         clause_kind, key = _field(tok)
-        i += 1
-        if i >= len(toks):
+        self.i += 1
+        if self.i >= len(self.toks):
             raise InvalidInputError(f"missing comparison after {tok!r}", field="filter")
-        kind, op = toks[i]
+        op = self._operator()
+        value = self._list(op) if op in ("IN", "NOT IN") else self._value()
+        return _check(Clause(clause_kind, key, op, value))
+
+    def _operator(self) -> str:
+        kind, op = self.toks[self.i]
         upper = op.upper()
         if kind == "op":
-            op = "!=" if op == "<>" else op
-            i += 1
-        elif kind == "ident" and upper in ("LIKE", "ILIKE", "IN"):
-            op = upper
-            i += 1
-        elif (
-            kind == "ident"
-            and upper == "NOT"
-            and i + 1 < len(toks)
-            and toks[i + 1][1].upper() == "IN"
-        ):
-            op = "NOT IN"
-            i += 2
-        else:
-            raise InvalidInputError(f"expected a comparison operator, got {op!r}", field="filter")
-        value: Any
-        if op in ("IN", "NOT IN"):
-            if i >= len(toks) or toks[i][1] != "(":
-                raise InvalidInputError(f"{op} needs a parenthesised list", field="filter")
-            i += 1
-            items: list[Any] = []
-            while True:
-                item, i = expect_value(i)
-                items.append(item)
-                if i < len(toks) and toks[i][1] == ",":
-                    i += 1
-                    continue
-                if i < len(toks) and toks[i][1] == ")":
-                    i += 1
-                    break
-                raise InvalidInputError(f"unterminated {op} list", field="filter")
-            value = items
-        else:
-            value, i = expect_value(i)
-        clauses.append(_check(Clause(clause_kind, key, op, value)))
-        if i < len(toks):
-            kind, tok = toks[i]
-            if tok.upper() == "AND":
-                i += 1
-                if i >= len(toks):
-                    raise InvalidInputError("filter ends after AND", field="filter")
+            self.i += 1
+            return "!=" if op == "<>" else op
+        if kind == "ident" and upper in ("LIKE", "ILIKE", "IN"):
+            self.i += 1
+            return upper
+        if kind == "ident" and upper == "NOT" and self.i + 1 < len(self.toks):
+            if self.toks[self.i + 1][1].upper() == "IN":
+                self.i += 2
+                return "NOT IN"
+        raise InvalidInputError(f"expected a comparison operator, got {op!r}", field="filter")
+
+    def _value(self) -> Any:
+        if self.i >= len(self.toks):
+            raise InvalidInputError("filter ends where a value was expected", field="filter")
+        kind, tok = self.toks[self.i]
+        self.i += 1
+        if kind == "num":
+            return float(tok)
+        if kind == "str":
+            return _unquote(tok)
+        raise InvalidInputError(
+            f"expected a number or a quoted string, got {tok!r}", field="filter"
+        )
+
+    def _list(self, op: str) -> list[Any]:
+        if self._peek() != "(":
+            raise InvalidInputError(f"{op} needs a parenthesised list", field="filter")
+        self.i += 1
+        items: list[Any] = []
+        while True:
+            items.append(self._value())
+            if self._peek() == ",":
+                self.i += 1
                 continue
-            if tok.upper() == "OR":
-                raise InvalidInputError(
-                    "OR is not supported; combine clauses with AND", field="filter"
-                )
-            raise InvalidInputError(f"expected AND, got {tok!r}", field="filter")
-    return clauses
+            if self._peek() == ")":
+                self.i += 1
+                return items
+            raise InvalidInputError(f"unterminated {op} list", field="filter")
+
+    def _and(self) -> None:
+        tok = self.toks[self.i][1]
+        if tok.upper() == "AND":
+            self.i += 1
+            if self.i >= len(self.toks):
+                raise InvalidInputError("filter ends after AND", field="filter")
+            return
+        if tok.upper() == "OR":
+            raise InvalidInputError("OR is not supported; combine clauses with AND", field="filter")
+        raise InvalidInputError(f"expected AND, got {tok!r}", field="filter")
 
 
 def _field(token: str) -> tuple[str, str]:

@@ -76,15 +76,7 @@ def parse(body: bytes, spec: InputSpec, header_length: int | None = None) -> tup
     inputs = doc.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise SchemaValidationError("inputs must be a non-empty list of tensors", field="inputs")
-    for i, t in enumerate(inputs):
-        if not isinstance(t, dict) or not {"name", "shape", "datatype"} <= t.keys():
-            raise SchemaValidationError(
-                f"inputs[{i}] needs name, shape, datatype and data", field=f"inputs[{i}]"
-            )
-        if not isinstance(t["name"], str) or not isinstance(t["datatype"], str):
-            raise SchemaValidationError(
-                f"inputs[{i}].name and datatype must be strings", field=f"inputs[{i}]"
-            )
+    _check_headers(inputs)
     _decode_binary(inputs, blob)
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
@@ -95,39 +87,54 @@ def parse(body: bytes, spec: InputSpec, header_length: int | None = None) -> tup
         t = inputs[0]
         if spec.numeric or not spec.columns:
             return spec.tensor(t["data"], t["shape"], t["datatype"], t["name"]), request
-    columns: dict[str, list[Any]] = {}
-    for t in inputs:
-        name = t["name"]
-        if spec.columns and name not in spec.columns:
-            raise SchemaValidationError(
-                f"input {name!r} is not a column of the model ({', '.join(spec.columns[:10])}…)",
-                field=name,
-            )
-        shape = t["shape"]
-        if (
-            not isinstance(shape, list)
-            or not shape
-            or len(shape) > 2
-            or (len(shape) == 2 and shape[1] != 1)
-        ):
-            raise SchemaValidationError(
-                f"a per-column input must have shape [n] or [n, 1], got {shape}",
-                field=f"{name}.shape",
-            )
-        data = t["data"]
-        if isinstance(data, np.ndarray):
-            data = data.tolist()
-        if not isinstance(data, list):
-            raise SchemaValidationError(f"input {name!r} data must be a list", field=f"{name}.data")
-        if data and isinstance(data[0], list):
-            data = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]
-        if len(data) != shape[0]:
-            raise SchemaValidationError(
-                f"input {name!r} has {len(data)} values but shape says {shape[0]}",
-                field=f"{name}.data",
-            )
-        columns[name] = data
+    columns = {t["name"]: _column(t, spec) for t in inputs}
     return spec.columnar(columns), request
+
+
+def _check_headers(inputs: list[Any]) -> None:
+    for i, t in enumerate(inputs):
+        if not isinstance(t, dict) or not {"name", "shape", "datatype"} <= t.keys():
+            raise SchemaValidationError(
+                f"inputs[{i}] needs name, shape, datatype and data", field=f"inputs[{i}]"
+            )
+        if not isinstance(t["name"], str) or not isinstance(t["datatype"], str):
+            raise SchemaValidationError(
+                f"inputs[{i}].name and datatype must be strings", field=f"inputs[{i}]"
+            )
+
+
+def _column(t: dict[str, Any], spec: InputSpec) -> list[Any]:
+    """The values of a per-column input tensor (shape ``[n]`` or ``[n, 1]``)."""
+    name = t["name"]
+    if spec.columns and name not in spec.columns:
+        raise SchemaValidationError(
+            f"input {name!r} is not a column of the model ({', '.join(spec.columns[:10])}…)",
+            field=name,
+        )
+    shape = t["shape"]
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or len(shape) > 2
+        or (len(shape) == 2 and shape[1] != 1)
+    ):
+        raise SchemaValidationError(
+            f"a per-column input must have shape [n] or [n, 1], got {shape}",
+            field=f"{name}.shape",
+        )
+    data = t["data"]
+    if isinstance(data, np.ndarray):
+        data = data.tolist()
+    if not isinstance(data, list):
+        raise SchemaValidationError(f"input {name!r} data must be a list", field=f"{name}.data")
+    if data and isinstance(data[0], list):
+        data = [v[0] if isinstance(v, list) and len(v) == 1 else v for v in data]
+    if len(data) != shape[0]:
+        raise SchemaValidationError(
+            f"input {name!r} has {len(data)} values but shape says {shape[0]}",
+            field=f"{name}.data",
+        )
+    return data
 
 
 def _decode_binary(inputs: list[dict[str, Any]], blob: bytes) -> None:
