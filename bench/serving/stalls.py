@@ -82,8 +82,14 @@ def main() -> None:
             lags.append((time.perf_counter(), late))
 
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=args.port, loop="uvloop", http="httptools",
-        lifespan="on", access_log=False, log_level="warning",
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
     )
     uv = uvicorn.Server(config)
 
@@ -111,7 +117,11 @@ def main() -> None:
         uv.should_exit = True
         await serve
         summary = next(
-            (json.loads(line[9:]) for line in out.decode().splitlines() if line.startswith("WRK_JSON")),
+            (
+                json.loads(line[9:])
+                for line in out.decode().splitlines()
+                if line.startswith("WRK_JSON")
+            ),
             {},
         )
         return {"wrk": summary, "started": started}
@@ -144,7 +154,8 @@ def main() -> None:
         for t, late in stalls[:40]:
             begin = t - late - 0.001
             overlap = [
-                f"{what} {1000 * (t1 - t0):.1f}ms" for what, t0, t1 in events
+                f"{what} {1000 * (t1 - t0):.1f}ms"
+                for what, t0, t1 in events
                 if t0 < t and t1 > begin
             ]
             print(f"  at {t - result['started']:7.3f}s late {late * 1000:6.1f} ms: {overlap}")

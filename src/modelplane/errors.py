@@ -12,14 +12,18 @@ map errors in a single place.
     ├── ConflictError                    409 / exit 1   state conflicts (duplicate, wrong status)
     ├── AuthenticationError              401 / exit 1   no or unknown credentials
     ├── PermissionDeniedError            403 / exit 1
-    ├── UnavailableError                 503 / exit 1   overloaded or draining; retry later
+    ├── UnavailableError                 503 / exit 1   overloaded, draining or a database outage;
+    │                                                   retry later (``details.retry_after``)
     ├── TimeoutError_                    504 / exit 1   a model exceeded its time limit
     ├── IntegrityError                   500 / exit 1   stored bytes do not match their recorded checksum
     ├── AuditChainError                  500 / exit 1   the audit log's hash chain is broken
     ├── FlavorError                      400 / exit 2   a model object or directory no flavor can handle
-    └── BackendError                     503 / exit 1   a backend (database, object store) failed
+    └── BackendError                     503 / exit 1   a backend (database, object store) failed,
+                                                        e.g. the metadata store cannot be migrated
 
-Third-party errors are translated at the boundary with ``raise ... from exc``.
+Third-party errors are translated at the boundary with ``raise ... from exc``; database errors
+at the metadata store's (``modelplane.stores.metadata.translate``): connection lost → Unavailable,
+an integrity violation no service handled → Conflict (``details`` name the constraint).
 """
 
 from __future__ import annotations

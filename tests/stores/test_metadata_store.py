@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from modelplane.errors import BackendError, InvalidInputError
+from modelplane.errors import BackendError, ConflictError, InvalidInputError
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata import schema as schema_mod
 from modelplane.stores.metadata.migrations import HEAD_REVISION
@@ -221,8 +221,12 @@ def test_store_at_an_unknown_newer_revision_is_a_backend_error(db_url: str) -> N
     with store.write() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     store.dispose()
-    with pytest.raises(BackendError, match="9999"):
-        MetadataStore(db_url)
+    again = MetadataStore(db_url)  # no I/O yet: the migration check runs on first use
+    try:
+        with pytest.raises(BackendError, match="9999"), again.read():
+            pass
+    finally:
+        again.dispose()
 
 
 # --- SQLite connection settings ---------------------------------------------------------------
@@ -264,7 +268,7 @@ def test_sqlite_write_takes_the_write_lock_at_begin(tmp_path: Path) -> None:
 def test_sqlite_foreign_keys_are_enforced(tmp_path: Path) -> None:
     store = MetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
     try:
-        with pytest.raises(sa.exc.IntegrityError), store.write() as conn:
+        with pytest.raises(ConflictError), store.write() as conn:
             conn.execute(
                 schema_mod.runs.insert().values(
                     id="r1", experiment_id=999, name="r", status="RUNNING", start_time=1
@@ -301,8 +305,9 @@ def test_bad_url_is_invalid_input(url: str) -> None:
 def test_unreachable_postgres_is_a_backend_error_without_password(driver: str) -> None:
     url = f"{driver}://postgres:s3cr3t-pw@127.0.0.1:1/test?connect_timeout=3"
     started = time.monotonic()
-    with pytest.raises(BackendError) as info:
-        MetadataStore(url)
+    store = MetadataStore(url)  # constructing connects to nothing; first use does
+    with pytest.raises(BackendError) as info, store.read():
+        pass
     assert time.monotonic() - started < 10
     assert "s3cr3t-pw" not in str(info.value)
     assert "s3cr3t-pw" not in repr(info.value.to_dict())
@@ -312,15 +317,17 @@ def test_unreachable_postgres_is_a_backend_error_without_password(driver: str) -
 def test_sqlite_file_that_is_not_a_database_is_a_backend_error(tmp_path: Path) -> None:
     path = tmp_path / "garbage.db"
     path.write_bytes(b"this is not a SQLite database, just some bytes " * 100)
-    with pytest.raises(BackendError, match="not a database"):
-        MetadataStore(f"sqlite:///{path}")
+    store = MetadataStore(f"sqlite:///{path}")
+    with pytest.raises(BackendError, match="not a database"), store.read():
+        pass
 
 
 def test_sqlite_folder_that_cannot_be_created_is_a_backend_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder is needed")
-    with pytest.raises(BackendError):
-        MetadataStore(f"sqlite:///{blocker / 'sub' / 'm.db'}")
+    store = MetadataStore(f"sqlite:///{blocker / 'sub' / 'm.db'}")
+    with pytest.raises(BackendError), store.write():
+        pass
 
 
 # --- transactions ----------------------------------------------------------------------------
@@ -348,7 +355,7 @@ def test_write_rolls_back_on_exception(store: MetadataStore) -> None:
 
 
 def test_write_rolls_back_on_database_error(store: MetadataStore) -> None:
-    with pytest.raises(sa.exc.IntegrityError), store.write() as conn:
+    with pytest.raises(ConflictError), store.write() as conn:
         _add_experiment(conn, "dup")
         _add_experiment(conn, "dup")
     assert _experiment_names(store) == []
@@ -382,7 +389,7 @@ def test_raw_write_rolls_back_on_exception(store: MetadataStore) -> None:
 
 
 def test_raw_write_rolls_back_on_database_error(store: MetadataStore) -> None:
-    with pytest.raises(store.dbapi_integrity_error), store.raw_write() as cur:
+    with pytest.raises(ConflictError), store.raw_write() as cur:
         _raw_insert(store, cur, "dup")
         _raw_insert(store, cur, "dup")
     assert _experiment_names(store) == []

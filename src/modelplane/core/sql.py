@@ -1,4 +1,4 @@
-"""Small SQL helpers shared by the services: dialect-aware upserts and the clock."""
+"""Small SQL helpers shared by the services: dialect-aware inserts and upserts, the clock."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ def now_ms() -> int:
 WhereFn = Callable[[sa.Table, Any], Any]
 
 
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """The dialect's INSERT construct, which knows ``ON CONFLICT`` (both dialects spell it alike)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 @lru_cache(maxsize=64)
 def upsert_statement(
     dialect: str,
@@ -31,14 +42,7 @@ def upsert_statement(
     Built once per shape and cached: constructing the ``excluded`` pseudo-table is costly, and a
     reused statement object also hits SQLAlchemy's compiled-statement cache.
     """
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt: Any = pg_insert(table)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(table)
+    stmt = dialect_insert(dialect, table)
     excluded = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=list(keys),

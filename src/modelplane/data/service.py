@@ -4,6 +4,12 @@ The content hash covers column names, dtypes and every value (pandas' row hashin
 sensitive), so registering the same content twice returns the same version and different content
 makes a new one. Versions are stored as Parquet in the artifact store under
 ``datasets/<name>/<hash>.parquet``.
+
+Registration is safe under concurrency: version numbers come from the dataset's counter
+(:func:`~modelplane.stores.metadata.repository.claim_next`), and the content hash is unique per
+dataset, so two processes registering the same content at once get the same version. The
+artifact key is content-addressed, so the loser of such a race wrote the very object the winner
+references: nothing is deleted and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import sqlalchemy as sa
 
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_name
-from modelplane.core.sql import inserted_id, now_ms
+from modelplane.core.sql import now_ms
 from modelplane.data.records import DatasetVersion
-from modelplane.errors import InvalidInputError, NotFoundError
+from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
 from modelplane.stores.artifacts import ArtifactStore
 from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.repository import claim_next, get_or_create, insert_or_ignore
 from modelplane.stores.metadata.schema import dataset_versions, datasets
 
 if TYPE_CHECKING:
@@ -30,6 +37,11 @@ if TYPE_CHECKING:
 
 MAX_COLUMNS = 10_000
 _READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class _AlreadyRegistered(Exception):
+    """Raised inside the write transaction to roll it back (and give back the claimed number)
+    when a concurrent registration of the same content committed first."""
 
 
 def content_hash(df: pd.DataFrame) -> str:
@@ -119,6 +131,34 @@ class DatasetService:
         profile = profile_frame(df)
         schema = {c: str(t) for c, t in zip(df.columns, df.dtypes, strict=True)}
         key = f"datasets/{name}/{digest}.parquet"
+        self._store(key, df)
+        row = {
+            "content_hash": digest,
+            "artifact_key": key,
+            "num_rows": len(df),
+            "num_columns": df.shape[1],
+            "schema": schema,
+            "profile": profile,
+            "source": source,
+            "created_at": now_ms(),
+            "created_by": self.actor,
+        }
+        try:
+            self._insert_version(name, row)
+        except _AlreadyRegistered:
+            pass
+        found = self._by_hash(name, digest)
+        if found is None:  # only if the version was deleted between the two transactions
+            raise ConflictError(
+                f"dataset {name!r} changed while registering; register again", field="dataset"
+            )
+        return found
+
+    def _store(self, key: str, df: pd.DataFrame) -> None:
+        """Write the Parquet file under its content-addressed key, unless already stored: by an
+        earlier registration whose database write failed, or by a concurrent one."""
+        if self.artifacts.record(key) is not None and self.artifacts.exists(key):
+            return
         with tempfile.TemporaryDirectory(prefix="mp-ds-") as tmp:
             local = Path(tmp) / "data.parquet"
             try:
@@ -129,63 +169,33 @@ class DatasetService:
                 ) from exc
             self.artifacts.put_file(key, local)
 
-        created = now_ms()
-        try:
-            with self.meta.write() as conn:
-                ds_id = self._dataset_id(conn, name, create=True)
-                assert ds_id is not None
-                dup = conn.execute(
-                    sa.select(dataset_versions.c.id).where(
-                        dataset_versions.c.dataset_id == ds_id,
-                        dataset_versions.c.content_hash == digest,
-                    )
-                ).first()
-                if dup is None:
-                    version = (
-                        conn.execute(
-                            sa.select(sa.func.max(dataset_versions.c.version)).where(
-                                dataset_versions.c.dataset_id == ds_id
-                            )
-                        ).scalar()
-                        or 0
-                    ) + 1
-                    conn.execute(
-                        dataset_versions.insert().values(
-                            dataset_id=ds_id,
-                            version=version,
-                            content_hash=digest,
-                            artifact_key=key,
-                            num_rows=len(df),
-                            num_columns=df.shape[1],
-                            schema=schema,
-                            profile=profile,
-                            source=source,
-                            created_at=created,
-                            created_by=self.actor,
-                        )
-                    )
-                    self.audit.append(
-                        conn,
-                        actor=self.actor,
-                        action="dataset.register",
-                        target=f"datasets/{name}/{version}",
-                        after={"version": version, "content_hash": digest, "rows": len(df)},
-                    )
-        except sa.exc.IntegrityError:
-            pass  # the same content was registered concurrently; fall through to read it
-        found = self._by_hash(name, digest)
-        assert found is not None
-        return found
-
-    def _dataset_id(self, conn: sa.Connection, name: str, *, create: bool) -> int | None:
-        row = conn.execute(sa.select(datasets.c.id).where(datasets.c.name == name)).first()
-        if row is not None:
-            return int(row.id)
-        if not create:
-            return None
-        return int(
-            inserted_id(conn.execute(datasets.insert().values(name=name, created_at=now_ms())))
-        )
+    def _insert_version(self, name: str, row: dict[str, Any]) -> None:
+        with self.meta.write() as conn:
+            dataset_id = get_or_create(
+                conn, datasets, key="name", value=name, defaults={"created_at": row["created_at"]}
+            ).id
+            # Claiming the number locks the dataset row: a concurrent registration of this
+            # dataset waits here, then sees the versions committed meanwhile.
+            version = claim_next(conn, datasets, "last_version", dataset_id)
+            inserted = insert_or_ignore(
+                conn,
+                dataset_versions,
+                {**row, "dataset_id": dataset_id, "version": version},
+                keys=("dataset_id", "content_hash"),
+            )
+            if not inserted:
+                raise _AlreadyRegistered
+            self.audit.append(
+                conn,
+                actor=self.actor,
+                action="dataset.register",
+                target=f"datasets/{name}/{version}",
+                after={
+                    "version": version,
+                    "content_hash": row["content_hash"],
+                    "rows": row["num_rows"],
+                },
+            )
 
     def _select(self) -> sa.Select[Any]:
         return sa.select(dataset_versions, datasets.c.name).join(

@@ -13,6 +13,7 @@ from modelplane.core.sql import now_ms
 from modelplane.endpoints.config import EndpointConfig, check_endpoint_name, parse_config
 from modelplane.errors import NotFoundError
 from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.repository import claim_next, insert_or_ignore
 from modelplane.stores.metadata.schema import endpoints
 
 
@@ -48,52 +49,50 @@ class EndpointService:
         cfg = parse_config(config)
         doc = cfg.model_dump(mode="json")
         now = now_ms()
-        for attempt in range(5):
-            try:
-                with self.meta.write() as conn:
-                    row = conn.execute(
-                        sa.select(endpoints.c.config, endpoints.c.generation)
-                        .where(endpoints.c.name == name)
-                        .with_for_update()
-                    ).first()
-                    if row is None:
-                        conn.execute(
-                            endpoints.insert().values(
-                                name=name,
-                                config=doc,
-                                generation=1,
-                                created_at=now,
-                                updated_at=now,
-                                updated_by=self.actor,
-                            )
-                        )
-                        before = None
-                    else:
-                        if row.config == doc:
-                            break
-                        conn.execute(
-                            endpoints.update()
-                            .where(endpoints.c.name == name)
-                            .values(
-                                config=doc,
-                                generation=row.generation + 1,
-                                updated_at=now,
-                                updated_by=self.actor,
-                            )
-                        )
-                        before = row.config
-                    self.audit.append(
+        with self.meta.write() as conn:
+            created = insert_or_ignore(
+                conn,
+                endpoints,
+                {
+                    "name": name,
+                    "config": doc,
+                    "generation": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                    "updated_by": self.actor,
+                },
+                keys=("name",),
+            )
+            before: Any = None
+            changed = created
+            if not created:
+                # Locked until commit: concurrent deploys of one endpoint apply one after another.
+                row = conn.execute(
+                    sa.select(endpoints.c.id, endpoints.c.config)
+                    .where(endpoints.c.name == name)
+                    .with_for_update()
+                ).one()
+                changed = row.config != doc
+                if changed:
+                    before = row.config
+                    claim_next(
                         conn,
-                        actor=self.actor,
-                        action="endpoint.deploy",
-                        target=f"endpoints/{name}",
-                        before=before,
-                        after=doc,
+                        endpoints,
+                        "generation",
+                        row.id,
+                        config=doc,
+                        updated_at=now,
+                        updated_by=self.actor,
                     )
-                break
-            except sa.exc.IntegrityError:  # created concurrently: retry as an update
-                if attempt == 4:
-                    raise
+            if changed:
+                self.audit.append(
+                    conn,
+                    actor=self.actor,
+                    action="endpoint.deploy",
+                    target=f"endpoints/{name}",
+                    before=before,
+                    after=doc,
+                )
         return self.get(name)
 
     def get(self, name: str) -> Endpoint:

@@ -145,10 +145,10 @@ class _Parser:
         if kind == "ident" and upper in ("LIKE", "ILIKE", "IN"):
             self.i += 1
             return upper
-        if kind == "ident" and upper == "NOT" and self.i + 1 < len(self.toks):
-            if self.toks[self.i + 1][1].upper() == "IN":
-                self.i += 2
-                return "NOT IN"
+        following = self.toks[self.i + 1][1].upper() if self.i + 1 < len(self.toks) else ""
+        if kind == "ident" and upper == "NOT" and following == "IN":
+            self.i += 2
+            return "NOT IN"
         raise InvalidInputError(f"expected a comparison operator, got {op!r}", field="filter")
 
     def _value(self) -> Any:

@@ -18,10 +18,12 @@ from sqlalchemy.engine import Connection
 
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_key, check_name
-from modelplane.core.sql import inserted_id, now_ms, upsert
+from modelplane.core.sql import now_ms, upsert
 from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
 from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.repository import get_or_create, insert_or_ignore
 from modelplane.stores.metadata.schema import (
+    dataset_versions,
     experiments,
     metrics,
     run_datasets,
@@ -62,15 +64,14 @@ class TrackingService:
 
     def get_or_create_experiment(self, name: str) -> Experiment:
         check_name(name, "experiment name")
-        found = self.find_experiment(name)
+        found = self.find_experiment(name)  # the common case, without taking the write lock
         if found is not None:
             return found
-        try:
-            with self.meta.write() as conn:
-                created = now_ms()
-                exp_id = inserted_id(
-                    conn.execute(experiments.insert().values(name=name, created_at=created))
-                )
+        with self.meta.write() as conn:
+            exp_id, created = get_or_create(
+                conn, experiments, key="name", value=name, defaults={"created_at": now_ms()}
+            )
+            if created:
                 self.audit.append(
                     conn,
                     actor=self.actor,
@@ -78,12 +79,8 @@ class TrackingService:
                     target=f"experiments/{name}",
                     after={"id": exp_id, "name": name},
                 )
-            return Experiment(int(exp_id), name, created)
-        except sa.exc.IntegrityError:  # created concurrently by another process
-            found = self.find_experiment(name)
-            if found is None:
-                raise
-            return found
+            row = conn.execute(sa.select(experiments).where(experiments.c.id == exp_id)).one()
+        return Experiment(row.id, row.name, row.created_at)
 
     def find_experiment(self, name: str) -> Experiment | None:
         with self.meta.read() as conn:
@@ -298,8 +295,8 @@ class TrackingService:
         """One transaction on a raw DB-API cursor: fill missing steps, insert the points, move
         the latest values. The run's existence is checked by the foreign key."""
         p = self.meta.placeholder
-        try:
-            with self.meta.raw_write() as cur:
+        with self.meta.raw_write() as cur:
+            try:
                 missing = sorted({r[1] for r in rows if r[2] is None})
                 if missing:
                     cur.execute(
@@ -334,26 +331,29 @@ class TrackingService:
                         cur.execute(sql, batch[0])
                     else:
                         cur.executemany(sql, batch)
-        except self.meta.dbapi_integrity_error as exc:
-            raise NotFoundError(f"no run with id {run_id!r}", field="run_id") from exc
+            except self.meta.dbapi_integrity_error as exc:
+                # The only constraint these statements can break is the run's foreign key: caught
+                # inside the block, before the store would report a generic conflict.
+                raise NotFoundError(f"no run with id {run_id!r}", field="run_id") from exc
 
     def log_dataset(self, run_id: str, dataset_version_id: int, context: str = "training") -> None:
         check_key(context, "dataset context", 64)
         with self.meta.write() as conn:
             self._require_run(conn, run_id)
-            exists = conn.execute(
-                sa.select(run_datasets.c.run_id).where(
-                    run_datasets.c.run_id == run_id,
-                    run_datasets.c.dataset_version_id == dataset_version_id,
-                    run_datasets.c.context == context,
-                )
+            known = conn.execute(
+                sa.select(dataset_versions.c.id).where(dataset_versions.c.id == dataset_version_id)
             ).first()
-            if exists is None:
-                conn.execute(
-                    run_datasets.insert().values(
-                        run_id=run_id, dataset_version_id=dataset_version_id, context=context
-                    )
+            if known is None:
+                raise NotFoundError(
+                    f"no dataset version with id {dataset_version_id}", field="dataset_version_id"
                 )
+            # Logging the same dataset twice (even concurrently) is a no-op.
+            insert_or_ignore(
+                conn,
+                run_datasets,
+                {"run_id": run_id, "dataset_version_id": dataset_version_id, "context": context},
+                keys=("run_id", "dataset_version_id", "context"),
+            )
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from modelplane.core.names import check_artifact_key
 from modelplane.errors import ConflictError, IntegrityError, InvalidInputError, NotFoundError
 from modelplane.stores.metadata import MetadataStore
+from modelplane.stores.metadata.repository import insert_or_ignore
 from modelplane.stores.metadata.schema import artifacts as artifacts_table
 
 CHUNK = 1 << 20
@@ -215,22 +216,12 @@ class ArtifactStore(abc.ABC):
     def _record(self, info: ArtifactInfo) -> None:
         t = artifacts_table
         now = int(time.time() * 1000)
-        try:
-            with self.meta.write() as conn:
-                known = conn.execute(sa.select(t.c.sha256).where(t.c.key == info.key)).first()
-                if known is None:
-                    conn.execute(
-                        t.insert().values(
-                            key=info.key, sha256=info.sha256, size=info.size, created_at=now
-                        )
-                    )
-                    return
-                recorded = str(known.sha256)
-        except sa.exc.IntegrityError:  # a concurrent writer recorded the key first (PostgreSQL)
-            other = self.record(info.key)
-            if other is None:
-                raise
-            recorded = other.sha256
+        with self.meta.write() as conn:
+            values = {"key": info.key, "sha256": info.sha256, "size": info.size, "created_at": now}
+            if insert_or_ignore(conn, t, values, keys=("key",)):
+                return
+            # Recorded already, perhaps by a concurrent writer of the same key.
+            recorded = str(conn.execute(sa.select(t.c.sha256).where(t.c.key == info.key)).scalar())
         if recorded != info.sha256:
             # Another writer stored other bytes under this key at the same time.
             raise ConflictError(

@@ -108,6 +108,8 @@ datasets = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", Ms, nullable=False),
+    # Highest version number ever issued (see registered_models.last_version); added by 0003.
+    sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
 )
 
 dataset_versions = sa.Table(
