@@ -39,3 +39,17 @@ def test_predict_runs_on_its_own_thread_under_sched_batch() -> None:
         assert seen["policy"] == os.SCHED_BATCH
     else:  # pragma: no cover - the policy exists on Linux only
         pytest.skip("SCHED_BATCH is Linux-only")
+
+
+def test_a_batcher_starts_its_thread_with_the_first_request_not_when_built() -> None:
+    async def main() -> None:
+        before = {t.name for t in threading.enumerate()}
+        batcher = Batcher(lambda X: Prediction(np.zeros(len(X))), name="lazy")
+        assert "predict-lazy" not in {t.name for t in threading.enumerate()} - before
+        await batcher.submit(np.ones((2, 2)), timeout=10)
+        assert "predict-lazy" in {t.name for t in threading.enumerate()}
+        await batcher.close()
+        unused = Batcher(lambda X: Prediction(np.zeros(len(X))), name="unused")
+        await unused.close()  # closing one that never ran is fine
+
+    asyncio.run(main())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from modelplane.inference.batching import Batcher, PredictError
 from modelplane.inference.breaker import CircuitBreaker
 from modelplane.inference.prediction import Prediction
 from modelplane.inference.request import InferenceResult
-from modelplane.inference.traffic import TrafficPolicy, compile_policy
+from modelplane.inference.traffic import Single, TrafficPolicy, compile_policy
 
 if TYPE_CHECKING:
     from modelplane.endpoints.config import EndpointConfig
@@ -79,6 +80,7 @@ class ModelHandle:
             max_queue_rows=config.limits.max_queue_rows,
             name=f"{endpoint}-{runtime.model_id}",
             observe=self.vm.observe_batch,
+            depth=self.vm.queue.set,
         )
         self.breaker = CircuitBreaker(
             config.breaker.failure_threshold, config.breaker.reset_after_s
@@ -103,12 +105,9 @@ class ModelHandle:
     def breaker_state(self) -> str:
         return "not_loaded" if self.runtime.load_error is not None else self.breaker.state
 
-    async def infer(self, X: Any) -> Prediction:
-        self.vm.queue.inc(len(X))
-        try:
-            return await self.batcher.submit(X, self.timeout)
-        finally:
-            self.vm.queue.dec(len(X))
+    def infer(self, X: Any) -> Coroutine[Any, Any, Prediction]:
+        """The batcher's answer for ``X`` (the batcher's own coroutine: no extra frame)."""
+        return self.batcher.submit(X, self.timeout)
 
     def note(self, ok: bool) -> None:
         was_open = self.breaker.opened_at is not None
@@ -221,7 +220,12 @@ class LiveEndpoint:
         self.fallback = fallback
         self.versions = versions
         self.loaded_at = time.time()
+        #: set by the manager when a newer build replaced this one (requests that resolved it
+        #: before an await look the endpoint up again)
+        self.retired = False
         self.policy: TrafficPolicy = compile_policy(config.policy.policy, self.variants)
+        # One variant takes everything: no policy call per request.
+        self._only = self.variants[0] if isinstance(self.policy, Single) else None
         self.default = self.variants[0]
         # /versions/{v} routes: a variant by its version label; a graph variant ("3+5") also by
         # its first model's version. The first variant serving a version wins.
@@ -236,6 +240,8 @@ class LiveEndpoint:
     def choose(self, request: InferenceRequest) -> LiveVariant:
         """The variant for ``request``: the one serving the version asked for, else the
         policy's choice."""
+        if request.version is None:
+            return self._only or self.policy.choose(request)
         if request.version is not None:
             variant = self.by_version.get(request.version)
             if variant is None:
@@ -262,13 +268,21 @@ class LiveEndpoint:
         """Predict ``req.rows`` rows of ``req.X`` with ``req.variant`` (the fallback when it
         cannot) and set ``req.result``. One coroutine per request: a passthrough variant's
         model is called right here."""
-        variant = req.variant
-        assert variant is not None
+        variant: LiveVariant = req.variant  # type: ignore[assignment]
         X = req.X
         model, fallback = variant.model_label, False
         try:
-            if variant.passthrough:
-                pred = await variant._infer(variant.lead, X)
+            if variant.passthrough:  # the common case, inlined: one coroutine less per request
+                handle = variant.lead
+                refusal = handle.refusal()
+                if refusal is not None:
+                    raise Refused(refusal)
+                try:
+                    pred = await handle.infer(X)
+                except (PredictError, TimeoutError_):
+                    handle.note(ok=False)
+                    raise
+                handle.note(ok=True)
             else:
                 pred = await variant.predict(X)
         except Refused as refused:

@@ -145,6 +145,7 @@ class EndpointManager:
                     old = self.live.pop(name, None)
                     self.status.pop(name, None)
                     if old is not None:
+                        old.retired = True
                         await old.close()
             for name, (generation, config, versions) in desired.items():
                 live = self.live.get(name)
@@ -204,6 +205,8 @@ class EndpointManager:
             await self._record_load_failure(name, wanted, reason, old.model_label if old else None)
             return
         self.live[name] = new  # the swap: new requests see the new endpoint from here on
+        if old is not None:
+            old.retired = True
         settle_heap(full=False)
         status.generation, status.versions, status.state = generation, wanted, "ready"
         status.last_error = degraded = new.degraded_reason

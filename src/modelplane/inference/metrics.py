@@ -99,7 +99,7 @@ class ServingMetrics:
         )
         self.queue = Gauge(
             "modelplane_queue_rows",
-            "Rows waiting for the model.",
+            "Rows waiting for the model or in it (updated as batches are taken and answered).",
             ["endpoint", "version"],
             registry=r,
             multiprocess_mode="livesum",

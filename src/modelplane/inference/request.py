@@ -3,21 +3,23 @@
 A wire protocol parses bytes into an :class:`InferenceRequest` (the rows as model input, plus
 what the caller asked for) and dumps an :class:`InferenceResult` back into bytes; every stage
 between them — choosing the variant, predicting, recording — reads and writes these two objects
-only. Both use ``__slots__``: one of each is made per request on the hot path.
+only. One of each is made per request on the hot path, so both are ``msgspec.Struct`` classes:
+built in C (a quarter of the cost of a dataclass ``__init__``), with slots for attributes. They
+are never encoded or decoded; msgspec is used only for the cheap construction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 if TYPE_CHECKING:
     from modelplane.inference.live import LiveEndpoint, LiveVariant
     from modelplane.inference.prediction import Prediction
 
 
-@dataclass(slots=True)
-class InferenceRequest:
+class InferenceRequest(msgspec.Struct):
     """One prediction request as it moves through the stages.
 
     Filled in order: the route gives ``endpoint``, ``version`` and ``headers`` (and ``body``, or
@@ -32,6 +34,8 @@ class InferenceRequest:
     version: str | None = None  # a version asked for by the route (/versions/{v})
     headers: Any = None  # the raw header pairs, for stages that read one (routing keys, auth)
     header_length: int | None = None  # v2 binary extension: bytes of JSON before the tensors
+    reader: Any = None  # the ASGI receive callable, when the body is still to be read
+    route: Any = None  # the data route: its wire protocol and the permission it needs
     caller: str | None = None  # who asked (the authenticated principal's name)
     live: LiveEndpoint | None = None
     variant: LiveVariant | None = None
@@ -39,13 +43,9 @@ class InferenceRequest:
     rows: int = 0
     options: Any = None  # what the protocol needs to answer (v2: id, requested outputs)
     result: InferenceResult | None = None  # set by the predict stage
-    reader: Any = None  # the ASGI receive callable, when the body is still to be read
-    protocol: Any = None  # the wire protocol that parses the body and dumps the answer
-    permission: Any = None  # what the route requires of the caller
 
 
-@dataclass(slots=True)
-class InferenceResult:
+class InferenceResult(msgspec.Struct):
     """What answered a request: the prediction, its ids and who computed it."""
 
     prediction: Prediction

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,21 +13,24 @@ def _cell(value: Any) -> str:
 
 
 def render_card(
+    facts: Mapping[str, Any],
     *,
     name: str,
     version: int,
-    flavor: str,
-    flavor_info: dict[str, Any],
-    signature: dict[str, Any],
-    metrics: dict[str, Any],
-    params: dict[str, Any],
-    tags: dict[str, Any],
-    description: str,
     run: dict[str, Any] | None,
     datasets: list[dict[str, Any]],
     created_at: int,
     created_by: str | None,
 ) -> str:
+    """The card of a version; ``facts`` holds its flavor, flavor_info, signature, metrics,
+    params, tags and description (the columns of its row)."""
+    flavor: str = facts["flavor"]
+    flavor_info: Mapping[str, Any] = facts["flavor_info"]
+    signature: Mapping[str, Any] = facts["signature"]
+    metrics: Mapping[str, Any] = facts["metrics"]
+    params: Mapping[str, Any] = facts["params"]
+    tags: Mapping[str, Any] = facts["tags"]
+    description: str = facts["description"]
     created = datetime.fromtimestamp(created_at / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Model card: {name} v{version}", ""]
     if description:

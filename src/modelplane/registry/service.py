@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,19 @@ import sqlalchemy as sa
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_name
 from modelplane.core.uris import ModelRef, is_model_uri, parse_model_uri
-from modelplane.errors import ConflictError, FlavorError, InvalidInputError, NotFoundError
+from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
 from modelplane.registry.aliases import Aliases
-from modelplane.registry.examples import INPUT_EXAMPLE, save_example
+from modelplane.registry.examples import INPUT_EXAMPLE
 from modelplane.registry.loaded import LoadedModel
+from modelplane.registry.packaging import SavedModel, save_mlflow_directory, save_object
 from modelplane.registry.queries import model_id, model_rows, version_rows
 from modelplane.registry.records import AliasChange, ModelVersion, RegisteredModel
-from modelplane.registry.versions import MAX_DESCRIPTION, VersionRecorder, clean_mapping
+from modelplane.registry.versions import (
+    MAX_DESCRIPTION,
+    VersionFacts,
+    VersionRecorder,
+    clean_mapping,
+)
 from modelplane.stores.artifacts import ArtifactStore
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.schema import model_aliases, model_versions, registered_models
@@ -68,59 +75,16 @@ class RegistryService:
         tags: Mapping[str, Any] | None = None,
         description: str = "",
     ) -> ModelVersion:
+        """Save ``model`` (an object, or a local MLflow model directory) with its flavor and
+        record it as the next version of ``name``."""
         check_name(name, "model name")
-        if isinstance(model, (str, Path)):
-            return self.import_model(
-                Path(self._local_source(model)),
-                name,
-                run_id=run_id,
-                dataset_version_ids=dataset_version_ids,
-                metrics=metrics,
-                params=params,
-                tags=tags,
-                description=description,
-            )
-        from modelplane.registry.flavors import flavor_for
-        from modelplane.registry.signature import infer_signature
-
-        flavor = flavor_for(model)
-        signature = infer_signature(model, X_example)
+        facts = VersionFacts(run_id, tuple(dataset_version_ids), metrics, params, tags, description)
         with tempfile.TemporaryDirectory(prefix="mp-model-") as tmp:
-            info = flavor.save(model, Path(tmp))
-            if save_example(X_example, signature.to_dict(), Path(tmp) / INPUT_EXAMPLE):
-                info["input_example"] = INPUT_EXAMPLE
-            version = self._versions.record(
-                name,
-                flavor.name,
-                info,
-                signature.to_dict(),
-                Path(tmp),
-                run_id=run_id,
-                dataset_version_ids=dataset_version_ids,
-                metrics=metrics,
-                params=params,
-                tags=tags,
-                description=description,
-            )
-            return self.get_version(name, version)
-
-    @staticmethod
-    def _local_source(source: str | Path) -> str:
-        text = str(source)
-        if "://" in text or text.startswith("models:"):
-            raise FlavorError(
-                f"model source {text[:100]!r} is a URI; pass a model object or a local MLflow "
-                "model directory (models:/ URIs are loaded with load_model, not registered)",
-                field="model",
-            )
-        path = Path(text)
-        if not path.is_dir():
-            raise FlavorError(
-                f"model source {text[:100]!r} is not a directory: pass a model object or a "
-                "local MLflow model directory (a folder with an MLmodel file)",
-                field="model",
-            )
-        return text
+            if isinstance(model, (str, Path)):
+                saved = save_mlflow_directory(model, Path(tmp))
+            else:
+                saved = save_object(model, X_example, Path(tmp))
+            return self._record(name, saved, Path(tmp), facts)
 
     def import_model(
         self,
@@ -136,31 +100,18 @@ class RegistryService:
     ) -> ModelVersion:
         """Import an MLflow model directory (``MLmodel`` + payload) as a new version."""
         check_name(name, "model name")
-        from modelplane.registry.flavors import get_flavor
-        from modelplane.registry.mlflow_import import read_mlflow_model
-        from modelplane.registry.signature import Signature
-
-        spec = read_mlflow_model(Path(self._local_source(path)))
-        flavor = get_flavor(spec.flavor)
-        signature = spec.signature or Signature.from_dict({})
-        all_tags = {"source": "mlflow", **dict(tags or {})}
+        facts = VersionFacts(run_id, tuple(dataset_version_ids), metrics, params, tags, description)
         with tempfile.TemporaryDirectory(prefix="mp-model-") as tmp:
-            info = flavor.save(spec.model, Path(tmp))
-            info["imported_from"] = {"format": "mlflow", **_small(spec.info)}
-            version = self._versions.record(
-                name,
-                flavor.name,
-                info,
-                signature.to_dict(),
-                Path(tmp),
-                run_id=run_id,
-                dataset_version_ids=dataset_version_ids,
-                metrics=metrics,
-                params=params,
-                tags=all_tags,
-                description=description,
-            )
-            return self.get_version(name, version)
+            saved = save_mlflow_directory(path, Path(tmp))
+            return self._record(name, saved, Path(tmp), facts)
+
+    def _record(
+        self, name: str, saved: SavedModel, folder: Path, facts: VersionFacts
+    ) -> ModelVersion:
+        if saved.tags:  # what the source implies (source: mlflow), under the caller's own tags
+            facts = replace(facts, tags={**saved.tags, **dict(facts.tags or {})})
+        version = self._versions.record(name, saved, folder, facts)
+        return self.get_version(name, version)
 
     def register_files(
         self,
@@ -169,13 +120,7 @@ class RegistryService:
         flavor_info: Mapping[str, Any],
         signature: Mapping[str, Any],
         folder: Path,
-        *,
-        run_id: str | None = None,
-        dataset_version_ids: Sequence[int] = (),
-        metrics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str = "",
+        facts: VersionFacts | None = None,
     ) -> ModelVersion:
         """Register files a flavor saved elsewhere (an upload) as the next version of ``name``.
 
@@ -219,20 +164,8 @@ class RegistryService:
                 f"flavor_info.input_example must be {INPUT_EXAMPLE!r}, uploaded with the model",
                 field="flavor_info.input_example",
             )
-        version = self._versions.record(
-            name,
-            flavor_name,
-            dict(flavor_info),
-            sig.to_dict(),
-            folder,
-            run_id=run_id,
-            dataset_version_ids=dataset_version_ids,
-            metrics=metrics,
-            params=params,
-            tags=tags,
-            description=description,
-        )
-        return self.get_version(name, version)
+        saved = SavedModel(flavor_name, dict(flavor_info), sig.to_dict())
+        return self._record(name, saved, folder, facts or VersionFacts())
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -382,12 +315,3 @@ class RegistryService:
 
     def clear_cache(self) -> None:
         shutil.rmtree(self.cache_dir / "models", ignore_errors=True)
-
-
-def _small(info: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep only JSON-friendly scalar facts of an imported model's metadata."""
-    return {
-        k: v
-        for k, v in info.items()
-        if isinstance(v, (str, int, float, bool)) and len(str(v)) < 500
-    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from modelplane.core.names import check_key
 from modelplane.core.sql import inserted_id, now_ms
 from modelplane.errors import FlavorError, InvalidInputError, NotFoundError
 from modelplane.registry.card import render_card
+from modelplane.registry.packaging import SavedModel
 from modelplane.stores.artifacts import ArtifactStore
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.repository import claim_next, get_or_create
@@ -61,6 +63,18 @@ def clean_mapping(values: Mapping[str, Any] | None, field: str) -> dict[str, Any
     return out
 
 
+@dataclass(frozen=True)
+class VersionFacts:
+    """What a version says of itself besides its files: lineage, metrics, params, tags, text."""
+
+    run_id: str | None = None
+    dataset_version_ids: Sequence[int] = ()
+    metrics: Mapping[str, Any] | None = None
+    params: Mapping[str, Any] | None = None
+    tags: Mapping[str, Any] | None = None
+    description: str = ""
+
+
 class VersionRecorder:
     """Stores a saved model folder as the next version of a registered model."""
 
@@ -72,31 +86,20 @@ class VersionRecorder:
         self.audit = audit
         self.actor = actor
 
-    def record(
-        self,
-        name: str,
-        flavor: str,
-        flavor_info: dict[str, Any],
-        signature: dict[str, Any],
-        folder: Path,
-        *,
-        run_id: str | None,
-        dataset_version_ids: Sequence[int],
-        metrics: Mapping[str, Any] | None,
-        params: Mapping[str, Any] | None,
-        tags: Mapping[str, Any] | None,
-        description: str,
-    ) -> int:
-        """Upload ``folder`` and record it; returns the new version number."""
+    def record(self, name: str, saved: SavedModel, folder: Path, about: VersionFacts) -> int:
+        """Upload ``folder`` (what ``saved`` describes) and record it; returns the new version
+        number."""
+        description = about.description
         facts = {
-            "flavor": flavor,
-            "flavor_info": flavor_info,
-            "signature": signature,
-            "metrics": clean_mapping(metrics, "metrics"),
-            "params": clean_mapping(params, "params"),
-            "tags": clean_mapping(tags, "tags"),
+            "flavor": saved.flavor,
+            "flavor_info": saved.flavor_info,
+            "signature": saved.signature,
+            "metrics": clean_mapping(about.metrics, "metrics"),
+            "params": clean_mapping(about.params, "params"),
+            "tags": clean_mapping(about.tags, "tags"),
             "description": description,
         }
+        run_id, dataset_version_ids, flavor = about.run_id, about.dataset_version_ids, saved.flavor
         if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
             raise InvalidInputError(
                 f"description must be a string of at most {MAX_DESCRIPTION} characters",
@@ -138,13 +141,13 @@ class VersionRecorder:
                 conn, registered_models, "last_version", model_id, updated_at=created
             )
             card = render_card(
+                facts,
                 name=name,
                 version=version,
                 run=run,
                 datasets=ds_rows,
                 created_at=created,
                 created_by=self.actor,
-                **facts,
             )
             version_id = inserted_id(
                 conn.execute(

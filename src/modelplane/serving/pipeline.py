@@ -27,13 +27,10 @@ Stage = Callable[["InferenceRequest"], Awaitable[None] | None]
 class Pipeline:
     def __init__(self, stages: Iterable[tuple[str, Stage]] = ()) -> None:
         self._named: list[tuple[str, Stage]] = []
-        self._stages: tuple[Stage, ...] = ()
+        #: the stages in order (a plain attribute: read once per request)
+        self.stages: tuple[Stage, ...] = ()
         for name, stage in stages:
             self.add(name, stage)
-
-    @property
-    def stages(self) -> tuple[Stage, ...]:
-        return self._stages
 
     @property
     def names(self) -> list[str]:
@@ -61,15 +58,15 @@ class Pipeline:
                 raise InvalidInputError(f"the pipeline has no stage {anchor!r}", field="anchor")
             index = self.names.index(anchor) + (0 if before is not None else 1)
         self._named.insert(index, (name, stage))
-        self._stages = tuple(s for _, s in self._named)
+        self.stages = tuple(s for _, s in self._named)
 
     def replace(self, name: str, stage: Stage) -> None:
         index = self.names.index(name)
         self._named[index] = (name, stage)
-        self._stages = tuple(s for _, s in self._named)
+        self.stages = tuple(s for _, s in self._named)
 
     async def run(self, request: InferenceRequest) -> None:
-        for stage in self._stages:
+        for stage in self.stages:
             pending = stage(request)
             if pending is not None:
                 await pending

@@ -27,7 +27,7 @@ from modelplane.errors import (
 from modelplane.inference.ids import IdSource
 from modelplane.inference.manager import EndpointManager
 from modelplane.inference.metrics import ServingMetrics
-from modelplane.inference.request import InferenceRequest
+from modelplane.inference.request import InferenceRequest, InferenceResult
 from modelplane.inference.sinks import PredictionSink, SinkDispatcher
 from modelplane.serving.body import ClientDisconnected
 from modelplane.serving.permissions import AllowAll, Authorizer
@@ -147,23 +147,14 @@ class Server:
         :class:`ClientDisconnected` when the client left before its body arrived."""
         protocol = route.protocol
         req = InferenceRequest(
-            endpoint,
-            body,
-            time.perf_counter(),
-            version,
-            headers,
-            header_length,
-            reader=reader,
-            protocol=protocol,
-            permission=route.permission,
+            endpoint, body, time.perf_counter(), version, headers, header_length, reader, route
         )
         try:
             for stage in self.pipeline.stages:  # Pipeline.run, inlined: one coroutine less
                 pending = stage(req)
                 if pending is not None:
                     await pending
-            result = req.result
-            assert result is not None
+            result: InferenceResult = req.result  # type: ignore[assignment]
             out, answer_headers = protocol.encode(req, result)
             self.count(endpoint, result.version, protocol.name, 200)
             return 200, out, answer_headers

@@ -18,13 +18,14 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from modelplane.inference.request import InferenceRequest
+from modelplane.inference.request import InferenceRequest, InferenceResult
 from modelplane.inference.sinks import PredictionRecord
 from modelplane.serving.body import receive_body
 from modelplane.serving.permissions import check
 from modelplane.serving.pipeline import Pipeline
 
 if TYPE_CHECKING:
+    from modelplane.inference.live import LiveEndpoint, LiveVariant
     from modelplane.serving.server import Server
 
 
@@ -36,13 +37,15 @@ def default_pipeline(server: Server) -> Pipeline:
     metrics = server.metrics
     ids = server.ids
     sinks = server.sinks
+    has_sinks = bool(sinks)  # fixed when the server is built
 
     def authenticate(req: InferenceRequest) -> None:
         if open_access:  # the embedded default: no header dict, no call
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers}
-        principal = authorizer.authorize(headers, req.permission, req.endpoint)
-        check(principal, req.permission)
+        permission = req.route.permission
+        principal = authorizer.authorize(headers, permission, req.endpoint)
+        check(principal, permission)
         req.caller = principal.name
 
     def resolve(req: InferenceRequest) -> None:
@@ -51,30 +54,28 @@ def default_pipeline(server: Server) -> Pipeline:
     def receive(req: InferenceRequest) -> Awaitable[None] | None:
         if req.body is not None:
             return None
-        assert req.live is not None
-        return receive_body(req, req.live.config.limits.max_request_bytes)
+        return receive_body(req, req.live.config.limits.max_request_bytes)  # type: ignore[union-attr]
 
     def choose(req: InferenceRequest) -> None:
-        # Looked up again: a hot swap may have closed the old endpoint's batchers while the body
-        # arrived, and from here to the batcher nothing awaits.
-        live = req.live = manager.get(req.endpoint)
+        live: LiveEndpoint = req.live  # type: ignore[assignment]
+        if live.retired:  # swapped out while the body arrived: its batchers are closing
+            live = req.live = manager.get(req.endpoint)
         req.variant = live.choose(req)
 
     def validate(req: InferenceRequest) -> None:
-        req.protocol.decode(req)
+        req.route.protocol.decode(req)
 
     def predict(req: InferenceRequest) -> Awaitable[None]:
-        assert req.live is not None
-        return req.live.answer(req, ids, metrics)
+        return req.live.answer(req, ids, metrics)  # type: ignore[union-attr]
 
     def record(req: InferenceRequest) -> Awaitable[None] | None:
-        result, variant = req.result, req.variant
-        assert result is not None and variant is not None
+        result: InferenceResult = req.result  # type: ignore[assignment]
+        variant: LiveVariant = req.variant  # type: ignore[assignment]
         latency = time.perf_counter() - req.received
         vm = variant.lead.vm
         vm.latency.observe(latency)
         vm.rows.inc(len(result.ids))
-        if not sinks:
+        if not has_sinks:
             return None
         prediction = result.prediction
         return sinks.submit(

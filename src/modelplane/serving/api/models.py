@@ -22,6 +22,7 @@ from modelplane.core.uris import ModelRef
 from modelplane.errors import InvalidInputError, NotFoundError
 from modelplane.registry.examples import INPUT_EXAMPLE
 from modelplane.registry.flavors.base import MODEL_FILE_NAMES
+from modelplane.registry.versions import VersionFacts
 from modelplane.serving.api.common import (
     JSON_BODY_LIMIT,
     Body,
@@ -165,12 +166,14 @@ async def register_version(name: ModelName, request: Request, ws: WorkspaceDep) 
             meta.flavor_info,
             meta.signature,
             folder,
-            run_id=meta.run_id,
-            dataset_version_ids=meta.dataset_version_ids,
-            metrics=meta.metrics,
-            params=meta.params,
-            tags=meta.tags,
-            description=meta.description,
+            VersionFacts(
+                meta.run_id,
+                tuple(meta.dataset_version_ids),
+                meta.metrics,
+                meta.params,
+                meta.tags,
+                meta.description,
+            ),
         )
         mv = await run_in_threadpool(register)
         return json_response(mv.to_dict(), 201)

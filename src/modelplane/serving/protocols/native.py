@@ -50,11 +50,13 @@ def plain(values: np.ndarray) -> Any:
     return values.tolist()
 
 
-def dump(pred: Prediction, ids: list[str], model: str, variant: str | None = None) -> bytes:
-    doc: dict[str, Any] = {"prediction_ids": ids, "model": model}
-    if variant is not None:
-        doc["variant"] = variant
-    doc["outputs"] = plain(pred.outputs)
+def dump(pred: Prediction, ids: list[str], model: str, variant: str) -> bytes:
+    doc: dict[str, Any] = {
+        "prediction_ids": ids,
+        "model": model,
+        "variant": variant,
+        "outputs": plain(pred.outputs),
+    }
     if pred.probabilities is not None:
         doc["probabilities"] = plain(np.asarray(pred.probabilities))
     return orjson.dumps(doc, option=_DUMP)
@@ -64,8 +66,7 @@ class Native(WireProtocol):
     name = "native"
 
     def decode(self, request: InferenceRequest) -> None:
-        assert request.variant is not None and request.body is not None
-        X = parse(request.body, request.variant.spec)
+        X = parse(request.body, request.variant.spec)  # type: ignore[arg-type,union-attr]
         request.X = X
         request.rows = len(X)
 

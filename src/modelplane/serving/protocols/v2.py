@@ -328,8 +328,8 @@ class V2(WireProtocol):
     v2_errors = True
 
     def decode(self, request: InferenceRequest) -> None:
-        assert request.variant is not None and request.body is not None
-        X, options = parse(request.body, request.variant.spec, request.header_length)
+        variant, body = request.variant, request.body
+        X, options = parse(body, variant.spec, request.header_length)  # type: ignore[arg-type,union-attr]
         request.X = X
         request.rows = len(X)
         request.options = options
