@@ -63,9 +63,7 @@ def main() -> None:
         for _ in range(args.reps):
             counts: list[int] = []
             cpu0, t0 = time.process_time(), time.perf_counter()
-            await asyncio.gather(
-                *(worker(t0 + args.seconds, counts) for _ in range(args.conns))
-            )
+            await asyncio.gather(*(worker(t0 + args.seconds, counts) for _ in range(args.conns)))
             cpu, wall, n = time.process_time() - cpu0, time.perf_counter() - t0, sum(counts)
             results.append((cpu / n * 1e6, n / wall))
         await server.manager.stop()

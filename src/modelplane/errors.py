@@ -13,10 +13,13 @@ map errors in a single place.
     ├── AuthenticationError              401 / exit 1   no or unknown credentials
     ├── PermissionDeniedError            403 / exit 1
     ├── UnavailableError                 503 / exit 1   overloaded, draining or a database outage;
-    │                                                   retry later (``details.retry_after``)
+    │   │                                               retry later (``details.retry_after``)
+    │   └── NotLoadedError               503 / exit 1   an endpoint's model version could not load
     ├── TimeoutError_                    504 / exit 1   a model exceeded its time limit
     ├── IntegrityError                   500 / exit 1   stored bytes do not match their recorded checksum
     ├── AuditChainError                  500 / exit 1   the audit log's hash chain is broken
+    ├── PredictError                     500 / exit 1   the model raised while predicting
+    ├── StepError                        500 / exit 1   a python step of an inference graph failed
     ├── FlavorError                      400 / exit 2   a model object or directory no flavor can handle
     └── BackendError                     503 / exit 1   a backend (database, object store) failed,
                                                         e.g. the metadata store cannot be migrated
@@ -113,6 +116,26 @@ class AuditChainError(ModelplaneError):
     code = "audit_chain_broken"
 
 
+class PredictError(ModelplaneError):
+    """The model raised while predicting (counted as a model failure)."""
+
+    http_status = 500
+    code = "predict_failed"
+
+
+class StepError(ModelplaneError):
+    """A python step of an inference graph raised (or returned something unusable)."""
+
+    http_status = 500
+    code = "step_failed"
+
+
+class NotLoadedError(UnavailableError):
+    """The model version behind an endpoint could not be loaded."""
+
+    code = "not_loaded"
+
+
 class FlavorError(InvalidInputError):
     code = "unsupported_model"
 
@@ -132,9 +155,12 @@ __all__ = [
     "InvalidInputError",
     "ModelplaneError",
     "NotFoundError",
+    "NotLoadedError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PredictError",
     "SchemaValidationError",
+    "StepError",
     "TimeoutError_",
     "UnavailableError",
 ]

@@ -16,8 +16,8 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from modelplane.endpoints.config import parse_config
-from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError
-from modelplane.inference.graph import Graph, StepError, map_labels, model_input
+from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError, StepError
+from modelplane.inference.graph import Graph, map_labels, model_input
 from modelplane.inference.inputs import InputSpec
 from modelplane.inference.prediction import Prediction
 

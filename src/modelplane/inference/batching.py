@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from modelplane.errors import ModelplaneError, TimeoutError_, UnavailableError
+from modelplane.errors import ModelplaneError, PredictError, TimeoutError_, UnavailableError
 from modelplane.inference.prediction import Prediction, join
 
 BatchObserver = Callable[[int, float], None]
@@ -224,13 +224,6 @@ class Batcher:
         except TimeoutError:
             pass
         self._jobs.put(None)
-
-
-class PredictError(ModelplaneError):
-    """The model raised while predicting (HTTP 500; counted as a model failure)."""
-
-    http_status = 500
-    code = "predict_failed"
 
 
 def _no_wakeup_preemption() -> None:

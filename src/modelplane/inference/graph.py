@@ -51,20 +51,13 @@ from typing import Any
 import numpy as np
 
 from modelplane.endpoints.config import EndpointConfig, GraphConfig, GraphModel, VariantConfig
-from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError
+from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError, StepError
 from modelplane.inference.inputs import InputSpec
 from modelplane.inference.prediction import Prediction
 from modelplane.inference.steps import CompiledStep, compile_postprocess, compile_preprocess
 
 ClassList = Sequence[Any] | None
 PredictFn = Callable[[str, Any], Prediction]
-
-
-class StepError(ModelplaneError):
-    """A python step of a graph raised (or returned something unusable) while running."""
-
-    http_status = 500
-    code = "step_failed"
 
 
 @dataclass(frozen=True)
@@ -603,4 +596,4 @@ def _prediction_from(result: Any, n: int, classes: ClassList) -> Prediction:
     return Prediction(outputs, proba)
 
 
-__all__ = ["Graph", "StepError", "check_finite", "map_labels", "model_input"]
+__all__ = ["Graph", "check_finite", "map_labels", "model_input"]

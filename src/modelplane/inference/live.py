@@ -26,10 +26,12 @@ from modelplane.errors import (
     InvalidInputError,
     ModelplaneError,
     NotFoundError,
+    NotLoadedError,
+    PredictError,
     TimeoutError_,
     UnavailableError,
 )
-from modelplane.inference.batching import Batcher, PredictError
+from modelplane.inference.batching import Batcher
 from modelplane.inference.breaker import CircuitBreaker
 from modelplane.inference.prediction import Prediction
 from modelplane.inference.request import InferenceResult
@@ -43,12 +45,6 @@ if TYPE_CHECKING:
     from modelplane.inference.metrics import ServingMetrics, VersionMetrics
     from modelplane.inference.request import InferenceRequest
     from modelplane.inference.runtime import ModelRuntime
-
-
-class NotLoadedError(UnavailableError):
-    """The model version behind an endpoint could not be loaded (HTTP 503)."""
-
-    code = "not_loaded"
 
 
 class Refused(Exception):
@@ -331,4 +327,4 @@ class LiveEndpoint:
         await asyncio.gather(*(h.close() for h in self.handles()))
 
 
-__all__ = ["LiveEndpoint", "LiveVariant", "ModelHandle", "NotLoadedError"]
+__all__ = ["LiveEndpoint", "LiveVariant", "ModelHandle", "Refused"]
