@@ -24,9 +24,19 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def _serves(config: Any) -> str:
-    if config.graph is not None:
-        return f"graph({config.graph.ensemble}): " + ", ".join(m.uri for m in config.graph.models)
-    return str(config.model)
+    """What an endpoint serves, in one line: its model or graph, or its variants by name."""
+    described = []
+    for variant in config.policy.variants:
+        graph = variant.graph
+        what = (
+            f"graph({graph.ensemble}): " + ", ".join(m.uri for m in graph.models)
+            if graph is not None
+            else str(variant.model)
+        )
+        described.append(what if config.traffic is None else f"{variant.name}={what}")
+    if config.traffic is None:
+        return described[0]
+    return f"{config.policy.policy}: " + "; ".join(described)
 
 
 def _load_config(path: Path) -> dict[str, Any]:
@@ -76,12 +86,13 @@ def deploy(
     """Create or update an endpoint; running servers pick the change up within seconds."""
     doc: dict[str, Any] = _load_config(config) if config is not None else {}
     if model_uri is not None:
-        if "graph" in doc:
+        if "graph" in doc or "traffic" in doc:
             raise InvalidInputError(
-                "give a MODEL_URI or a config with a graph, not both", field="model_uri"
+                "give a MODEL_URI or a config with a graph or traffic, not both",
+                field="model_uri",
             )
         doc["model"] = model_uri
-    if "model" not in doc and "graph" not in doc:
+    if not any(key in doc for key in ("model", "graph", "traffic")):
         raise InvalidInputError(
             "give a MODEL_URI (models:/NAME@ALIAS) or --config", field="model_uri"
         )
