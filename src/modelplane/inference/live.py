@@ -193,9 +193,6 @@ class LiveVariant:
         handle.note(ok=True)
         return pred
 
-    def all_handles(self) -> list[ModelHandle]:
-        return list(dict.fromkeys(self.handles))
-
 
 class LiveEndpoint:
     """An endpoint as served: its variants, traffic policy and fallback (immutable)."""

@@ -172,6 +172,7 @@ def _status(server: Server, endpoint: str) -> dict[str, Any]:
         for v in live_ep.variants
     }
     doc["policy"] = live_ep.config.policy.policy
+    doc["sinks"] = server.sinks.stats()  # this process's, shared by every endpoint
     return doc
 
 

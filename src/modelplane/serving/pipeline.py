@@ -4,7 +4,8 @@ The data plane's default stages (:mod:`modelplane.serving.stages`) are::
 
     authenticate → resolve → receive → choose → validate → predict → record
 
-and the wire protocol encodes the result afterwards. A stage is a callable taking the request;
+and the wire protocol encodes the result afterwards. :meth:`Server.handle
+<modelplane.serving.server.Server.handle>` runs :attr:`Pipeline.stages` in order. A stage is a callable taking the request;
 it returns None, or an awaitable when it has to wait (reading the body, the model, a durable
 sink). Stages communicate only through the request's fields. A later feature adds a stage where
 it belongs (:meth:`Pipeline.add` with ``before=``/``after=``) or a prediction sink, and edits
@@ -36,12 +37,6 @@ class Pipeline:
     def names(self) -> list[str]:
         return [name for name, _ in self._named]
 
-    def __getitem__(self, name: str) -> Stage:
-        for n, stage in self._named:
-            if n == name:
-                return stage
-        raise KeyError(name)
-
     def add(
         self, name: str, stage: Stage, *, before: str | None = None, after: str | None = None
     ) -> None:
@@ -59,17 +54,6 @@ class Pipeline:
             index = self.names.index(anchor) + (0 if before is not None else 1)
         self._named.insert(index, (name, stage))
         self.stages = tuple(s for _, s in self._named)
-
-    def replace(self, name: str, stage: Stage) -> None:
-        index = self.names.index(name)
-        self._named[index] = (name, stage)
-        self.stages = tuple(s for _, s in self._named)
-
-    async def run(self, request: InferenceRequest) -> None:
-        for stage in self.stages:
-            pending = stage(request)
-            if pending is not None:
-                await pending
 
 
 __all__ = ["Pipeline", "Stage"]
