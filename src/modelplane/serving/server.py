@@ -150,7 +150,7 @@ class Server:
             endpoint, body, time.perf_counter(), version, headers, header_length, reader, route
         )
         try:
-            for stage in self.pipeline.stages:  # Pipeline.run, inlined: one coroutine less
+            for stage in self.pipeline.stages:  # inline, not a coroutine of its own
                 pending = stage(req)
                 if pending is not None:
                     await pending
