@@ -27,7 +27,7 @@ from modelplane.client.run import RemoteRun, scalar_map
 from modelplane.core.names import check_artifact_key
 from modelplane.data.records import DatasetVersion
 from modelplane.errors import IntegrityError, InvalidInputError
-from modelplane.registry.records import ModelVersion, RegisteredModel
+from modelplane.registry.records import ModelVersion, RegisteredModel, VersionFacts
 from modelplane.sdk.base import BaseClient
 from modelplane.tracking.frame import runs_frame_from_infos
 from modelplane.tracking.records import RunInfo
@@ -202,17 +202,7 @@ class Client(BaseClient[RemoteRun]):
     # -- registry -------------------------------------------------------------------------------
 
     def _register_version(
-        self,
-        name: str,
-        model: Any,
-        X_example: Any = None,
-        *,
-        run_id: str | None = None,
-        dataset_version_ids: Sequence[int] = (),
-        metrics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str = "",
+        self, name: str, model: Any, X_example: Any, facts: VersionFacts
     ) -> ModelVersion:
         """Save the model here with its flavor (plus the input example) and upload the files;
         the server records them without deserialising anything."""
@@ -228,12 +218,12 @@ class Client(BaseClient[RemoteRun]):
                 "flavor": saved.flavor,
                 "flavor_info": saved.flavor_info,
                 "signature": saved.signature,
-                "metrics": scalar_map(metrics, "metrics"),
-                "params": scalar_map(params, "params"),
-                "tags": {**saved.tags, **(scalar_map(tags, "tags") or {})},
-                "description": description,
-                "run_id": run_id,
-                "dataset_version_ids": list(dataset_version_ids),
+                "metrics": scalar_map(facts.metrics, "metrics"),
+                "params": scalar_map(facts.params, "params"),
+                "tags": {**saved.tags, **(scalar_map(facts.tags, "tags") or {})},
+                "description": facts.description,
+                "run_id": facts.run_id,
+                "dataset_version_ids": list(facts.dataset_version_ids),
             }
             paths = sorted(p for p in folder.iterdir() if p.is_file())
             handles = [open(p, "rb") for p in paths]  # noqa: SIM115 (closed below)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,18 @@ def _iso(ms: int | None) -> str | None:
 
 def _ms(iso: str | None) -> int:
     return 0 if iso is None else round(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What a version says of itself besides its files: lineage, metrics, params, tags, text."""
+
+    run_id: str | None = None
+    dataset_version_ids: Sequence[int] = ()
+    metrics: Mapping[str, Any] | None = None
+    params: Mapping[str, Any] | None = None
+    tags: Mapping[str, Any] | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)

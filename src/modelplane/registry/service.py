@@ -30,13 +30,8 @@ from modelplane.registry.examples import INPUT_EXAMPLE
 from modelplane.registry.loaded import LoadedModel
 from modelplane.registry.packaging import SavedModel, save_mlflow_directory, save_object
 from modelplane.registry.queries import model_id, model_rows, version_rows
-from modelplane.registry.records import AliasChange, ModelVersion, RegisteredModel
-from modelplane.registry.versions import (
-    MAX_DESCRIPTION,
-    VersionFacts,
-    VersionRecorder,
-    clean_mapping,
-)
+from modelplane.registry.records import AliasChange, ModelVersion, RegisteredModel, VersionFacts
+from modelplane.registry.versions import MAX_DESCRIPTION, VersionRecorder, clean_mapping
 from modelplane.stores.artifacts import ArtifactStore
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.schema import model_aliases, model_versions, registered_models
@@ -77,8 +72,12 @@ class RegistryService:
     ) -> ModelVersion:
         """Save ``model`` (an object, or a local MLflow model directory) with its flavor and
         record it as the next version of ``name``."""
-        check_name(name, "model name")
         facts = VersionFacts(run_id, tuple(dataset_version_ids), metrics, params, tags, description)
+        return self.register(name, model, X_example, facts)
+
+    def register(self, name: str, model: Any, X_example: Any, facts: VersionFacts) -> ModelVersion:
+        """:meth:`register_model` with what the version says of itself in one record."""
+        check_name(name, "model name")
         with tempfile.TemporaryDirectory(prefix="mp-model-") as tmp:
             if isinstance(model, (str, Path)):
                 saved = save_mlflow_directory(model, Path(tmp))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from modelplane.core.sql import inserted_id, now_ms
 from modelplane.errors import FlavorError, InvalidInputError, NotFoundError
 from modelplane.registry.card import render_card
 from modelplane.registry.packaging import SavedModel
+from modelplane.registry.records import VersionFacts
 from modelplane.stores.artifacts import ArtifactStore
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.repository import claim_next, get_or_create
@@ -61,18 +61,6 @@ def clean_mapping(values: Mapping[str, Any] | None, field: str) -> dict[str, Any
         check_key(key, f"{field} name")
         out[key] = _json_scalar(key, value, field)
     return out
-
-
-@dataclass(frozen=True)
-class VersionFacts:
-    """What a version says of itself besides its files: lineage, metrics, params, tags, text."""
-
-    run_id: str | None = None
-    dataset_version_ids: Sequence[int] = ()
-    metrics: Mapping[str, Any] | None = None
-    params: Mapping[str, Any] | None = None
-    tags: Mapping[str, Any] | None = None
-    description: str = ""
 
 
 class VersionRecorder:

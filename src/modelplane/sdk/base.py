@@ -18,6 +18,7 @@ from modelplane.core.names import check_name
 from modelplane.core.operations import Operations
 from modelplane.data.records import dataset_version_ids
 from modelplane.errors import InvalidInputError
+from modelplane.registry.records import VersionFacts
 from modelplane.tracking.handle import RunHandle
 
 if TYPE_CHECKING:
@@ -107,17 +108,7 @@ class BaseClient(Operations, Generic[R], abc.ABC):
 
     @abc.abstractmethod
     def _register_version(
-        self,
-        name: str,
-        model: Any,
-        X_example: Any = None,
-        *,
-        run_id: str | None = None,
-        dataset_version_ids: Sequence[int] = (),
-        metrics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str = "",
+        self, name: str, model: Any, X_example: Any, facts: VersionFacts
     ) -> ModelVersion:
         """Save ``model`` (an object, or a local MLflow directory) and record the version."""
 
@@ -176,17 +167,8 @@ class BaseClient(Operations, Generic[R], abc.ABC):
                 params = self.get_run(run_id).params
             for ds_id in ds_ids:
                 self._link_dataset(run_id, ds_id, "training")
-        return self._register_version(
-            name,
-            model,
-            X_example,
-            run_id=run_id,
-            dataset_version_ids=ds_ids,
-            metrics=metrics,
-            params=params,
-            tags=tags,
-            description=description,
-        )
+        facts = VersionFacts(run_id, tuple(ds_ids), metrics, params, tags, description)
+        return self._register_version(name, model, X_example, facts)
 
     def import_model(self, path: str | Path, name: str, **kwargs: Any) -> ModelVersion:
         """``kwargs``: ``run_id``, ``dataset_version_ids``, ``metrics``, ``params``, ``tags``,
@@ -195,7 +177,7 @@ class BaseClient(Operations, Generic[R], abc.ABC):
         if unknown:
             raise TypeError(f"import_model() got unexpected keyword arguments: {unknown}")
         check_name(name, "model name")
-        return self._register_version(name, Path(path), None, **kwargs)
+        return self._register_version(name, Path(path), None, VersionFacts(**kwargs))
 
     def get_model_version(self, uri_or_name: str, version: int | None = None) -> ModelVersion:
         if version is not None:

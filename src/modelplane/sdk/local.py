@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from modelplane.context import Workspace
     from modelplane.data.records import DatasetVersion
     from modelplane.registry.loaded import LoadedModel
-    from modelplane.registry.records import ModelVersion, RegisteredModel
+    from modelplane.registry.records import ModelVersion, RegisteredModel, VersionFacts
     from modelplane.tracking.records import RunInfo
 
 
@@ -101,29 +101,9 @@ class LocalClient(BaseClient[Run]):
     # -- registry -------------------------------------------------------------------------------
 
     def _register_version(
-        self,
-        name: str,
-        model: Any,
-        X_example: Any = None,
-        *,
-        run_id: str | None = None,
-        dataset_version_ids: Sequence[int] = (),
-        metrics: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        description: str = "",
+        self, name: str, model: Any, X_example: Any, facts: VersionFacts
     ) -> ModelVersion:
-        return self._ws.registry.register_model(
-            name,
-            model,
-            X_example,
-            run_id=run_id,
-            dataset_version_ids=dataset_version_ids,
-            metrics=metrics,
-            params=params,
-            tags=tags,
-            description=description,
-        )
+        return self._ws.registry.register(name, model, X_example, facts)
 
     def _get_version(self, name: str, version: int) -> ModelVersion:
         return self._ws.registry.get_version(name, version)

@@ -22,7 +22,7 @@ from modelplane.core.uris import ModelRef
 from modelplane.errors import InvalidInputError, NotFoundError
 from modelplane.registry.examples import INPUT_EXAMPLE
 from modelplane.registry.flavors.base import MODEL_FILE_NAMES
-from modelplane.registry.versions import VersionFacts
+from modelplane.registry.records import VersionFacts
 from modelplane.serving.api.common import (
     JSON_BODY_LIMIT,
     Body,
