@@ -157,11 +157,10 @@ class LiveVariant:
                 return refusal
         return None
 
-    async def predict(self, X: Any) -> Prediction:
-        """The variant's answer for ``X``; raises the model's failure (the endpoint decides
-        whether the fallback answers), or :class:`Refused`."""
-        if self.passthrough:
-            return await self._infer(self.lead, X)
+    async def predict_graph(self, X: Any) -> Prediction:
+        """The answer of a variant with steps or several models (a passthrough variant's one
+        model is called by :meth:`LiveEndpoint.answer` itself); raises the model's failure (the
+        endpoint decides whether the fallback answers), or :class:`Refused`."""
         inputs = self.graph.model_inputs(X, self.columns, self.specs)
         refusal = self.refusal()
         if refusal is not None:
@@ -179,19 +178,6 @@ class LiveVariant:
             h.note(ok=True)
         preds = [r for r in results if isinstance(r, Prediction)]
         return self.graph.finish(preds, self.classes)
-
-    @staticmethod
-    async def _infer(handle: ModelHandle, X: Any) -> Prediction:
-        refusal = handle.refusal()
-        if refusal is not None:
-            raise Refused(refusal)
-        try:
-            pred = await handle.infer(X)
-        except (PredictError, TimeoutError_):
-            handle.note(ok=False)
-            raise
-        handle.note(ok=True)
-        return pred
 
 
 class LiveEndpoint:
@@ -277,7 +263,7 @@ class LiveEndpoint:
                     raise
                 handle.note(ok=True)
             else:
-                pred = await variant.predict(X)
+                pred = await variant.predict_graph(X)
         except Refused as refused:
             pred, model, fallback = await self._fallback(X, refused.cause, metrics)
         except (InvalidInputError, UnavailableError):
