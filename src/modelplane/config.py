@@ -7,10 +7,11 @@ Read from the environment (``MODELPLANE_*``, the fixed names of the spec), then 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ _ENV = {
     "artifacts": "MODELPLANE_ARTIFACTS",
     "encryption_key": "MODELPLANE_ENCRYPTION_KEY",
     "auth": "MODELPLANE_AUTH",
+    "secrets_dir": "MODELPLANE_SECRETS_DIR",
+    "step_modules": "MODELPLANE_STEP_MODULES",
 }
 
 
@@ -36,6 +39,14 @@ class Settings:
     artifacts: str
     encryption_key: str | None = None
     auth: str = "auto"
+    #: where server secrets live (audit key, PII salt, key files): never in the database
+    secrets_dir: Path | None = None
+    #: modules whose functions inference-graph ``python`` steps may name (admin configuration)
+    step_modules: tuple[str, ...] = ()
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.secrets_dir if self.secrets_dir is not None else self.home / "secrets"
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -55,20 +66,39 @@ class ServerSettings:
     insecure: bool = False  # serve beyond loopback without authentication
     poll_interval: float = 1.0  # seconds between checks for endpoint and alias changes
     drain_seconds: float = 2.0  # on SIGTERM: seconds of 503 readiness before shutting down
+    #: Host header values accepted (``None``: loopback names when bound to loopback, else any)
+    allowed_hosts: tuple[str, ...] | None = None
+    #: browser origins besides the server's own that may make state-changing requests
+    allowed_origins: tuple[str, ...] = ()
+    #: accept pickle-based model payloads from operators (``None``: only on loopback)
+    allow_pickle_models: bool | None = None
+    #: requests per second per token (``None``: no limit); bursts up to one second's worth
+    rate_limit: float | None = None
+    #: failed authentications per minute per client address before 429
+    auth_failure_limit: int = 30
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # when set, clients must present a certificate it signed
+    limit_concurrency: int = 1000  # open connections + in-flight requests per worker
+    timeout_keep_alive: float = 5.0  # idle keep-alive connections close after this
+    timeout_request: float = 30.0  # headers and body must arrive within this
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    @property
+    def pickle_models_allowed(self) -> bool:
+        return self.loopback if self.allow_pickle_models is None else self.allow_pickle_models
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     def to_env(self) -> str:
         import json
 
-        return json.dumps(
-            {
-                "host": self.host,
-                "port": self.port,
-                "workers": self.workers,
-                "insecure": self.insecure,
-                "poll_interval": self.poll_interval,
-                "drain_seconds": self.drain_seconds,
-            }
-        )
+        return json.dumps(asdict(self))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -81,9 +111,22 @@ class ServerSettings:
             return cls()
         try:
             values = json.loads(raw)
+            for key in ("allowed_hosts", "allowed_origins"):
+                if isinstance(values.get(key), list):
+                    values[key] = tuple(values[key])
             return cls(**values)
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(f"{SERVER_ENV} is malformed: {exc}", field=SERVER_ENV) from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or host name) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 SERVER_ENV = "MODELPLANE_SERVER_SETTINGS"
@@ -104,7 +147,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise InvalidInputError(
             f"{path}: unknown setting(s) {sorted(unknown)}; known: {sorted(_ENV)}", field=str(path)
         )
-    return {k: str(v) for k, v in section.items()}
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in section.items()}
 
 
 def load_settings(
@@ -136,13 +179,31 @@ def load_settings(
         raise InvalidInputError(
             f"MODELPLANE_AUTH must be one of {', '.join(AUTH_MODES)}, got {auth!r}", field="auth"
         )
+    secrets_dir = values.get("secrets_dir")
     return Settings(
         home=home,
         db_url=db_url,
         artifacts=artifacts,
         encryption_key=values.get("encryption_key") or None,
         auth=auth,
+        secrets_dir=(cwd / secrets_dir).resolve() if secrets_dir else None,
+        step_modules=_module_list(values.get("step_modules") or ""),
     )
+
+
+def _module_list(value: str) -> tuple[str, ...]:
+    """``MODELPLANE_STEP_MODULES``: comma-separated dotted module names."""
+    out: list[str] = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        if not all(part.isidentifier() for part in item.split(".")):
+            raise InvalidInputError(
+                f"MODELPLANE_STEP_MODULES: {item!r} is not a dotted module name",
+                field="step_modules",
+            )
+        out.append(item)
+    return tuple(out)
 
 
 def settings_for(

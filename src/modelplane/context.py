@@ -15,6 +15,7 @@ from modelplane.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from modelplane.audit import AuditLog
+    from modelplane.core.secrets import Secrets
     from modelplane.data.service import DatasetService
     from modelplane.endpoints.service import EndpointService
     from modelplane.registry.service import RegistryService
@@ -50,6 +51,12 @@ class Workspace:
         from modelplane.stores.artifacts import open_artifact_store
 
         return open_artifact_store(self.settings.artifacts, self.meta)
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        from modelplane.core.secrets import Secrets
+
+        return Secrets(self.settings.secrets_path)
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -97,7 +104,7 @@ class Workspace:
         if actor == self.actor:
             return self
         view = Workspace(self.settings, actor=actor)
-        for shared in ("meta", "artifacts", "audit"):
+        for shared in ("meta", "secrets", "artifacts", "audit"):
             if shared not in self.__dict__:
                 getattr(self, shared)  # open it once, here, rather than once per view
             view.__dict__[shared] = self.__dict__[shared]

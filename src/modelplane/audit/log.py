@@ -40,6 +40,7 @@ class AuditEntry:
     after: Any
     prev_hash: str
     hash: str
+    mac: str | None = None
 
     @property
     def time(self) -> datetime:

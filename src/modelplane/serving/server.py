@@ -11,13 +11,12 @@ never raises: every outcome is a status, a body and headers.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelplane.config import ServerSettings
+from modelplane.config import ServerSettings, is_loopback
 from modelplane.errors import (
     InvalidInputError,
     ModelplaneError,
@@ -41,15 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelplane.serving")
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_bind(host: str, auth: str, insecure: bool) -> None:

@@ -156,6 +156,9 @@ artifacts = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", Ms, nullable=False),
+    # Encrypted at rest: the artifact's data key, wrapped by the master key ``key_id`` names
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("wrapped_key", sa.String(512)),
 )
 
 registered_models = sa.Table(
@@ -269,6 +272,8 @@ audit_log = sa.Table(
     sa.Column("after", JSON),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # HMAC of ``hash`` with the audit key kept outside the database
+    sa.Column("mac", sa.String(64)),
     sa.Index(None, "target"),
     sa.Index(None, "ts"),
 )
@@ -281,6 +286,7 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("mac", sa.String(64)),
 )
 
 # Named deployments. ``generation`` grows with every change: servers poll it to pick changes up.
@@ -292,6 +298,38 @@ endpoints = sa.Table(
     sa.Column("config", JSON, nullable=False),
     sa.Column("generation", sa.BigInteger, nullable=False),
     sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)
+
+
+# API tokens. The secret is never stored: ``secret_hash`` is a salted scrypt hash of it.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("scopes", JSON, nullable=False),
+    sa.Column("secret_hash", sa.String(200), nullable=False),
+    sa.Column("rate_limit", sa.Float),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("expires_at", Ms),
+    sa.Column("revoked_at", Ms),
+    sa.Column("revoked_by", sa.String(200)),
+    sa.Index(None, "revoked_at"),
+)
+
+# Who may move an alias: per model (or "*" for every model), the least role, and whether the
+# version must have passed a validation gate.
+alias_rules = sa.Table(
+    "alias_rules",
+    metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column("min_role", sa.String(16), nullable=False),
+    sa.Column("require_gate", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("updated_at", Ms, nullable=False),
     sa.Column("updated_by", sa.String(200)),
 )
