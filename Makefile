@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit clean bench-tracking
+.PHONY: demo test lint typecheck unit clean bench-tracking schema-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ test: lint typecheck unit
 
 bench-tracking: $(VENV)/.dev-installed
 	$(PY) bench/tracking/run.py
+
+# Schemathesis (every check, SCHEMA_EXAMPLES cases per operation) against a server on a free
+# port over a fresh home: the demo's model, deployed as the endpoint schemathesis.toml names.
+SCHEMA_EXAMPLES ?= 20
+schema-check: $(VENV)/.dev-installed
+	@home=$$(mktemp -d) && port=$$($(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') && \
+	$(VENV)/bin/modelplane --home $$home/home demo >/dev/null && \
+	$(VENV)/bin/modelplane --home $$home/home deploy schema-check models:/breast-cancer/1 >/dev/null && \
+	{ $(VENV)/bin/modelplane --home $$home/home serve --port $$port & pid=$$!; } && \
+	trap 'kill $$pid; wait $$pid; rm -rf $$home' EXIT && \
+	$(VENV)/bin/schemathesis --config-file schemathesis.toml run http://127.0.0.1:$$port/openapi.json \
+		--checks all --max-examples $(SCHEMA_EXAMPLES) --seed 1 --wait-for-schema 60
 
 clean:
 	rm -rf $(VENV) .modelplane .pytest_cache .mypy_cache .ruff_cache

@@ -1,9 +1,13 @@
 """CPU per request of the server's request path, in process (no HTTP, no kernel, no wrk).
 
     .venv/bin/python bench/serving/inproc.py HOME ENDPOINT BODY.json [--conns 32] [--seconds 5]
+        [--asgi] [--token TOKEN]
 
 Drives the data plane's request handler the way the ASGI fast path does (same body, ``conns``
-requests in flight) and prints microseconds of CPU per request, best of ``--reps``. Works on
+requests in flight) and prints microseconds of CPU per request, best of ``--reps``. ``--asgi``
+calls the whole ASGI application instead (Host/Origin checks, routing, the body read from ASGI
+messages); ``--token`` sends ``Authorization: Bearer TOKEN`` (with ``MODELPLANE_AUTH=required``
+in the environment, every request is then authenticated). Works on
 this tree and on earlier ones (``PYTHONPATH=<old>/src``), so a change to the predict path can be
 measured before and after on the same machine within seconds of each other.
 """
@@ -25,6 +29,8 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--asgi", action="store_true", help="drive the whole ASGI app")
+    ap.add_argument("--token", default=None, help="send this bearer token")
     args = ap.parse_args()
 
     import modelplane as mp
@@ -35,7 +41,47 @@ def main() -> None:
     app = create_app(ws)
     server = app.server
     headers = [(b"content-type", b"application/json")]
-    if hasattr(server, "handle"):  # the request pipeline
+    if args.token:
+        headers.append((b"authorization", f"Bearer {args.token}".encode()))
+    if args.asgi:
+        path = f"/v1/endpoints/{args.endpoint}/predict"
+        scope_headers = [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ]
+
+        async def call() -> Any:
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": path,
+                "raw_path": path.encode(),
+                "query_string": b"",
+                "headers": scope_headers,
+                "client": ("127.0.0.1", 50000),
+                "server": ("127.0.0.1", 8000),
+                "scheme": "http",
+                "http_version": "1.1",
+            }
+            sent = False
+            status = 0
+
+            async def receive() -> dict[str, Any]:
+                nonlocal sent
+                if sent:
+                    return {"type": "http.disconnect"}
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+
+            await app(scope, receive, send)
+            return status, b"", []
+    elif hasattr(server, "handle"):  # the request pipeline
         from modelplane.serving.routes import NATIVE_PREDICT
 
         def call() -> Any:

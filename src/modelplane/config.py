@@ -27,6 +27,8 @@ _ENV = {
     "auth": "MODELPLANE_AUTH",
     "secrets_dir": "MODELPLANE_SECRETS_DIR",
     "step_modules": "MODELPLANE_STEP_MODULES",
+    "audit_anchor": "MODELPLANE_AUDIT_ANCHOR",
+    "allow_private_urls": "MODELPLANE_ALLOW_PRIVATE_URLS",
 }
 
 
@@ -43,6 +45,11 @@ class Settings:
     secrets_dir: Path | None = None
     #: modules whose functions inference-graph ``python`` steps may name (admin configuration)
     step_modules: tuple[str, ...] = ()
+    #: where each committed audit head is also recorded: a file (absolute path) or http(s) URL
+    audit_anchor: str | None = None
+    #: outgoing requests may reach private, loopback and link-local addresses (a deployment
+    #: inside a private network); cloud metadata addresses stay refused
+    allow_private_urls: bool = False
 
     @property
     def secrets_path(self) -> Path:
@@ -188,7 +195,32 @@ def load_settings(
         auth=auth,
         secrets_dir=(cwd / secrets_dir).resolve() if secrets_dir else None,
         step_modules=_module_list(values.get("step_modules") or ""),
+        audit_anchor=_audit_anchor(values.get("audit_anchor") or "", cwd),
+        allow_private_urls=_flag(values.get("allow_private_urls"), "allow_private_urls"),
     )
+
+
+def _flag(value: str | None, key: str) -> bool:
+    """A boolean setting: 1/true/yes/on or 0/false/no/off (unset: false)."""
+    text = (value or "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidInputError(f"{_ENV[key]} must be true or false, got {value!r}", field=key)
+
+
+def _audit_anchor(value: str, cwd: Path) -> str | None:
+    """``MODELPLANE_AUDIT_ANCHOR``: an http(s) URL, or a file path (made absolute)."""
+    if not value:
+        return None
+    if value.startswith(("https://", "http://")):
+        return value
+    if "://" in value:
+        raise InvalidInputError(
+            "MODELPLANE_AUDIT_ANCHOR must be a file path or an http(s) URL", field="audit_anchor"
+        )
+    return str((cwd / Path(value).expanduser()).resolve())
 
 
 def _module_list(value: str) -> tuple[str, ...]:

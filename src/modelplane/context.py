@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from modelplane.config import Settings, load_settings
+from modelplane.core.roles import Role
 
 if TYPE_CHECKING:
     from modelplane.audit import AuditLog
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from modelplane.data.service import DatasetService
     from modelplane.endpoints.service import EndpointService
     from modelplane.registry.service import RegistryService
+    from modelplane.security.tokens import TokenService
     from modelplane.stores.artifacts import ArtifactStore
     from modelplane.stores.metadata import MetadataStore
     from modelplane.tracking.service import TrackingService
@@ -35,9 +37,18 @@ def default_actor() -> str:
 
 
 class Workspace:
-    def __init__(self, settings: Settings | None = None, *, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        actor: str | None = None,
+        role: Role | None = None,
+    ) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.actor = actor or default_actor()
+        #: the actor's role when it came from a token (None: the installation's own user, who
+        #: may do everything; alias rules compare it)
+        self.role = role
         self._owner: Workspace | None = None
 
     @cached_property
@@ -50,7 +61,9 @@ class Workspace:
     def artifacts(self) -> ArtifactStore:
         from modelplane.stores.artifacts import open_artifact_store
 
-        return open_artifact_store(self.settings.artifacts, self.meta)
+        return open_artifact_store(
+            self.settings.artifacts, self.meta, encryption_key=self.settings.encryption_key
+        )
 
     @cached_property
     def secrets(self) -> Secrets:
@@ -62,7 +75,7 @@ class Workspace:
     def audit(self) -> AuditLog:
         from modelplane.audit import AuditLog
 
-        return AuditLog(self.meta)
+        return AuditLog(self.meta, self.secrets, anchor=self.settings.audit_anchor)
 
     @cached_property
     def tracking(self) -> TrackingService:
@@ -86,24 +99,33 @@ class Workspace:
             self.audit,
             self.actor,
             cache_dir=self.settings.home / "cache",
+            role=self.role,
         )
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        from modelplane.security.tokens import TokenService
+
+        return TokenService(self.meta, self.audit, self.actor)
 
     @cached_property
     def endpoints(self) -> EndpointService:
         from modelplane.endpoints.service import EndpointService
 
-        return EndpointService(self.meta, self.audit, self.actor)
+        return EndpointService(
+            self.meta, self.audit, self.actor, step_modules=self.settings.step_modules
+        )
 
-    def acting_as(self, actor: str) -> Workspace:
+    def acting_as(self, actor: str, role: Role | None = None) -> Workspace:
         """The same stores, with services that act (and are audited) as ``actor``.
 
         The server builds one per request from the caller's identity, so a change made over the
         API is audited as whoever made it, not as the server's own user. Stores (engine, artifact
         store, audit log) are shared, never reopened; services are built lazily, without I/O.
         """
-        if actor == self.actor:
+        if actor == self.actor and role == self.role:
             return self
-        view = Workspace(self.settings, actor=actor)
+        view = Workspace(self.settings, actor=actor, role=role)
         for shared in ("meta", "secrets", "artifacts", "audit"):
             if shared not in self.__dict__:
                 getattr(self, shared)  # open it once, here, rather than once per view

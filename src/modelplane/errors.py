@@ -7,16 +7,20 @@ map errors in a single place.
     ModelplaneError                      500 / exit 1
     ├── InvalidInputError                400 / exit 2   malformed or hostile input (names, URIs, filters)
     │   ├── SchemaValidationError        422 / exit 2   input does not match a model signature
-    │   └── PayloadTooLargeError         413 / exit 2
+    │   ├── UnsafeInputError             422 / exit 2   well-formed but refused: an internal URL, a
+    │   │                                               python step outside the allowed modules
+    │   ├── PayloadTooLargeError         413 / exit 2
+    │   └── UnsupportedMediaError        415 / exit 2   pickle, form or compressed bodies
     ├── NotFoundError                    404 / exit 2   unknown model, version, alias, run, dataset
     ├── ConflictError                    409 / exit 1   state conflicts (duplicate, wrong status)
     ├── AuthenticationError              401 / exit 1   no or unknown credentials
     ├── PermissionDeniedError            403 / exit 1
+    ├── RateLimitedError                 429 / exit 1   too many requests (``details.retry_after``)
     ├── UnavailableError                 503 / exit 1   overloaded, draining or a database outage;
     │   │                                               retry later (``details.retry_after``)
     │   └── NotLoadedError               503 / exit 1   an endpoint's model version could not load
     ├── TimeoutError_                    504 / exit 1   a model exceeded its time limit
-    ├── IntegrityError                   500 / exit 1   stored bytes do not match their recorded checksum
+    ├── IntegrityError                   409 / exit 1   stored bytes do not match their recorded checksum
     ├── AuditChainError                  500 / exit 1   the audit log's hash chain is broken
     ├── PredictError                     500 / exit 1   the model raised while predicting
     ├── StepError                        500 / exit 1   a python step of an inference graph failed
@@ -68,6 +72,14 @@ class SchemaValidationError(InvalidInputError):
     code = "schema_mismatch"
 
 
+class UnsafeInputError(InvalidInputError):
+    """Well-formed input refused by policy: a URL that leads to a private or internal address, a
+    python step naming a function outside the modules an admin allowed."""
+
+    http_status = 422
+    code = "unsafe_input"
+
+
 class PayloadTooLargeError(InvalidInputError):
     http_status = 413
     code = "payload_too_large"
@@ -101,13 +113,32 @@ class PermissionDeniedError(ModelplaneError):
     code = "permission_denied"
 
 
+class UnsupportedMediaError(InvalidInputError):
+    """A body in a format this route never accepts (pickle, form posts where JSON is due,
+    compressed bodies)."""
+
+    http_status = 415
+    code = "unsupported_media_type"
+
+
+class RateLimitedError(ModelplaneError):
+    """Too many requests (per token, or failed authentications per client); ``details.retry_after``
+    says when to try again."""
+
+    http_status = 429
+    code = "rate_limited"
+
+
 class UnavailableError(ModelplaneError):
     http_status = 503
     code = "unavailable"
 
 
 class IntegrityError(ModelplaneError):
-    http_status = 500
+    """Stored bytes do not match their recorded checksum: the stored state is in conflict with
+    its record (409), nothing the caller can fix by retrying."""
+
+    http_status = 409
     code = "integrity_error"
 
 
@@ -159,8 +190,11 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PredictError",
+    "RateLimitedError",
     "SchemaValidationError",
     "StepError",
     "TimeoutError_",
     "UnavailableError",
+    "UnsafeInputError",
+    "UnsupportedMediaError",
 ]

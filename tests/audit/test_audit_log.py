@@ -1,35 +1,29 @@
-"""Contract of the hash-chained audit log on every metadata backend (SQLite, PostgreSQL):
+"""Contract of the keyed, hash-chained audit log on every metadata backend (SQLite, PostgreSQL):
 appends inside write transactions, tamper detection for edits, deletions and reordering done
-directly in the database, rollback, concurrent writers, JSON round trips and listing."""
+directly in the database — also by someone who recomputes every hash, rewinds the head or removes
+MACs — rollback, concurrent writers, JSON round trips and listing. The anchor, the key's creation
+and processes starting together: test_audit_anchor.py."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import math
 import threading
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from modelplane.audit import AuditEntry, AuditLog
+from modelplane.audit.keys import KEY_NAME
 from modelplane.audit.log import GENESIS, entry_hash
+from modelplane.core.secrets import Secrets
 from modelplane.errors import InvalidInputError
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.schema import audit_head, audit_log
-
-
-@pytest.fixture
-def meta(db_url: str) -> Iterator[MetadataStore]:
-    store = MetadataStore(db_url)
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
-def log(meta: MetadataStore) -> AuditLog:
-    return AuditLog(meta)
 
 
 def append(log: AuditLog, n: int, start: int = 1) -> list[AuditEntry]:
@@ -163,8 +157,9 @@ def test_edit_with_a_recomputed_hash_breaks_the_next_link(
     forged = entry_hash(e.seq, e.ts, "mallory", e.action, e.target, e.before, e.after, e.prev_hash)
     sql(meta, "UPDATE audit_log SET actor = 'mallory', hash = :h WHERE seq = 2", h=forged)
     result = log.verify()
-    assert (result.ok, result.first_bad_seq, result.checked) == (False, 3, 2)
-    assert "does not link" in str(result.reason)
+    # The entry's MAC was made for its old hash: caught at the entry itself, before the link.
+    assert (result.ok, result.first_bad_seq, result.checked) == (False, 2, 1)
+    assert "entry 2 was modified" in str(result.reason) and "MAC" in str(result.reason)
 
 
 def test_deleted_middle_entry_is_detected(log: AuditLog, meta: MetadataStore) -> None:
@@ -205,25 +200,16 @@ def test_all_entries_deleted_is_detected(log: AuditLog, meta: MetadataStore) -> 
     assert (result.ok, result.first_bad_seq) == (False, 1)
 
 
-def test_truncation_with_a_rolled_back_head_is_not_detectable(
-    log: AuditLog, meta: MetadataStore
-) -> None:
-    """Deleting the newest entry *and* rolling ``audit_head`` back to the entry before it leaves
-    a shorter chain that is internally consistent: every remaining entry hashes correctly, links
-    to its predecessor, and the head names the last one. Nothing stored in the same database can
-    tell it apart from a log that simply never had the last entry; detecting this needs an
-    anchor kept elsewhere (e.g. a head hash exported to an external system and compared later).
-
-    Documented behaviour: ``verify()`` reports ok for the shorter chain; a head recorded before
-    the truncation no longer matches, which is how an external anchor catches it."""
+def test_truncation_with_a_rewound_head_is_detected(log: AuditLog, meta: MetadataStore) -> None:
+    """Deleting the newest entry *and* rewinding ``audit_head`` to the entry before it leaves a
+    shorter chain that is internally consistent (every hash and link checks out); the head's MAC
+    was made for seq 5 and making one for seq 4 needs the key."""
     entries = append(log, 5)
-    anchored = head(meta)
     sql(meta, "DELETE FROM audit_log WHERE seq = 5")
     sql(meta, "UPDATE audit_head SET seq = 4, hash = :h WHERE id = 1", h=entries[3].hash)
     result = log.verify()
-    assert (result.ok, result.checked) == (True, 4)
-    assert head(meta) != anchored
-    assert anchored == (5, entries[4].hash)
+    assert (result.ok, result.first_bad_seq, result.checked) == (False, 5, 4)
+    assert "the head was rolled back" in str(result.reason)
 
 
 def test_head_pointing_at_a_different_hash_is_detected(log: AuditLog, meta: MetadataStore) -> None:
@@ -264,7 +250,7 @@ def test_forged_entry_beyond_the_head_is_detected(log: AuditLog, meta: MetadataS
     result = log.verify()
     assert not result.ok
     assert result.first_bad_seq == 4
-    assert "head" in str(result.reason)
+    assert "entry 4 has no MAC" in str(result.reason)  # and the head does not name it either
 
 
 def test_swapped_seqs_are_detected(log: AuditLog, meta: MetadataStore) -> None:
@@ -290,6 +276,113 @@ def test_swapped_contents_are_detected(log: AuditLog, meta: MetadataStore) -> No
     sql(meta, "DROP TABLE tmp_swap")
     result = log.verify()
     assert (result.ok, result.first_bad_seq) == (False, 2)
+
+
+# --- the keyed chain: an attacker who can write the database but has no key -------------------
+
+
+def stored_key(secrets_dir: Path) -> bytes:
+    return bytes.fromhex((secrets_dir / f"{KEY_NAME}.key").read_text().strip())
+
+
+def rows(meta: MetadataStore) -> list[Any]:
+    with meta.read() as conn:
+        return list(conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings())
+
+
+def rehash_from(meta: MetadataStore, seq: int, **changes: Any) -> None:
+    """The attack plain hashing cannot see: change entry ``seq``, then recompute with SHA-256
+    every hash and link from there on and point the head at the new last hash (MACs untouched:
+    making them needs the key)."""
+    with meta.engine.begin() as conn:
+        prev = GENESIS
+        for row in conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings().all():
+            if row["seq"] < seq:
+                prev = row["hash"]
+                continue
+            doc = {**row, **(changes if row["seq"] == seq else {}), "prev_hash": prev}
+            fields = ("seq", "ts", "actor", "action", "target", "before", "after", "prev_hash")
+            digest = entry_hash(*(doc[f] for f in fields))
+            values = {k: doc[k] for k in (*fields, "hash")} | {"hash": digest}
+            conn.execute(audit_log.update().where(audit_log.c.seq == row["seq"]).values(values))
+            prev = digest
+        conn.execute(audit_head.update().values(hash=prev))
+
+
+def test_entries_and_head_carry_macs_made_with_the_key_outside_the_database(
+    log: AuditLog, meta: MetadataStore, secrets_dir: Path
+) -> None:
+    entries = append(log, 3)
+    key = stored_key(secrets_dir)
+    for e, row in zip(entries, rows(meta), strict=True):
+        expected = hmac.new(key, e.hash.encode(), hashlib.sha256).hexdigest()
+        assert e.mac == row["mac"] == expected
+    with meta.read() as conn:
+        mac = conn.execute(sa.select(audit_head.c.mac)).scalar()
+    last = entries[-1]
+    assert mac == hmac.new(key, f"audit_head:3:{last.hash}".encode(), hashlib.sha256).hexdigest()
+    assert mac != last.mac  # a head MAC cannot be copied from an entry (that would rewind it)
+
+
+def test_rewritten_entry_with_every_later_hash_recomputed_is_detected(
+    log: AuditLog, meta: MetadataStore
+) -> None:
+    append(log, 5)
+    rehash_from(meta, 3, after={"version": 999, "tags": {"stage": "prod"}})
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq, result.checked) == (False, 3, 2)
+    assert "entry 3 was modified" in str(result.reason) and "MAC" in str(result.reason)
+
+
+def test_rewritten_entry_with_its_mac_removed_is_detected(
+    log: AuditLog, meta: MetadataStore
+) -> None:
+    append(log, 4)
+    rehash_from(meta, 2, actor="mallory")
+    sql(meta, "UPDATE audit_log SET mac = NULL WHERE seq >= 2")
+    sql(meta, "UPDATE audit_head SET mac = NULL")
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 2)
+    assert "entry 2 has no MAC" in str(result.reason)
+
+
+@pytest.mark.parametrize("head_mac", ["kept", "null", "copied from the entry"])
+def test_newest_entries_deleted_and_head_rewound_are_detected(
+    log: AuditLog, meta: MetadataStore, head_mac: str
+) -> None:
+    entries = append(log, 5)
+    sql(meta, "DELETE FROM audit_log WHERE seq > 3")
+    sql(meta, "UPDATE audit_head SET seq = 3, hash = :h", h=entries[2].hash)  # plain SHA-256
+    if head_mac == "null":
+        sql(meta, "UPDATE audit_head SET mac = NULL")
+    elif head_mac == "copied from the entry":
+        sql(meta, "UPDATE audit_head SET mac = :m", m=entries[2].mac)
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq, result.checked) == (False, 4, 3)
+    reason = str(result.reason)
+    assert "head has no MAC" in reason if head_mac == "null" else "head was rolled back" in reason
+
+
+def test_nulled_mac_is_detected_and_never_signed_again(
+    log: AuditLog, meta: MetadataStore, db_url: str, secrets_dir: Path
+) -> None:
+    append(log, 4)
+    sql(meta, "UPDATE audit_log SET mac = NULL WHERE seq = 2")
+    result = log.verify()
+    assert (result.ok, result.first_bad_seq) == (False, 2)
+    assert "entry 2 has no MAC" in str(result.reason)
+    # The next start (a new process: new store, secrets read again) signs nothing.
+    again = MetadataStore(db_url)
+    try:
+        restarted = AuditLog(again, Secrets(secrets_dir))
+        with again.write() as conn:
+            restarted.append(conn, actor="a", action="x", target="t")
+        result = restarted.verify()
+    finally:
+        again.dispose()
+    assert (result.ok, result.first_bad_seq) == (False, 2)
+    assert rows(meta)[1]["mac"] is None
+    assert log.list(action="audit.keyed") == []
 
 
 # --- concurrency -------------------------------------------------------------------------------

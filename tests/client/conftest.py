@@ -14,12 +14,13 @@ from modelplane.context import Workspace
 from modelplane.serving.api import build_router
 from modelplane.serving.http_errors import install_handlers
 from modelplane.serving.permissions import AllowAll
+from modelplane.serving.server import Server
 
 
 def make_app(ws: Workspace) -> FastAPI:
     app = FastAPI()
     app.state.workspace = ws
-    app.state.authorizer = AllowAll()
+    app.state.server = Server(ws, authorizer=AllowAll())
     install_handlers(app)
     app.include_router(build_router())
 

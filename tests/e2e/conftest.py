@@ -113,11 +113,13 @@ def server_env() -> dict[str, str]:
     return env
 
 
-def run_cli(home: Path, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """``python -m modelplane --home HOME ARGS…`` as a subprocess."""
+def run_cli(
+    home: Path, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m modelplane --home HOME ARGS…`` as a subprocess (``env``: added variables)."""
     return subprocess.run(
         [sys.executable, "-m", "modelplane", "--home", str(home), *args],
-        env=server_env(),
+        env={**server_env(), **(env or {})},
         cwd=home.parent,
         capture_output=True,
         text=True,

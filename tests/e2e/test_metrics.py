@@ -122,7 +122,7 @@ def test_refusals_before_parsing_are_counted(server: Served) -> None:
         # a declared Content-Length over the limit is refused before any byte of the body is read
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             sock.sendall(
-                b"POST /v1/endpoints/lr/predict HTTP/1.1\r\nHost: x\r\n"
+                b"POST /v1/endpoints/lr/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{"
             )
             head = sock.recv(65536)

@@ -1,9 +1,10 @@
 """Permissions of the whole server (in-process: the routes themselves and a custom Authorizer),
-and ``modelplane serve`` refusing to bind beyond loopback without ``--insecure``."""
+and ``modelplane serve`` refusing to bind beyond loopback with ``MODELPLANE_AUTH=off`` unless
+``--insecure``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from modelplane.errors import PermissionDeniedError
+from modelplane.errors import AuthenticationError
 from modelplane.serving.app import FastPath, Server, build_api, create_app
-from modelplane.serving.permissions import PERMISSION_ATTR, Permission, Principal
+from modelplane.serving.permissions import OPEN_PATHS, PERMISSION_ATTR, Permission, Principal
 from modelplane.serving.routes import DATA_ROUTES, match
 
 from .conftest import free_port, run_cli
@@ -26,26 +27,18 @@ V2 = {"inputs": [{"name": "input-0", "shape": [1, 1], "datatype": "FP64", "data"
 
 class DenyAll:
     def __init__(self) -> None:
-        self.calls: list[tuple[Permission, str | None]] = []
+        self.calls: list[tuple[str | None, str | None]] = []
 
-    def authorize(
-        self, headers: Mapping[str, str], permission: Permission, resource: str | None
-    ) -> Principal:
-        self.calls.append((permission, resource))
-        raise PermissionDeniedError(f"denied: {permission.name.lower()} on {resource}")
+    def authenticate(self, authorization: str | None, client: str | None) -> Principal:
+        self.calls.append((authorization, client))
+        raise AuthenticationError("nobody gets in")
 
 
 class ViewerOnly:
     """Everyone is a viewer: reading is allowed, predicting and changing things are not."""
 
-    def authorize(
-        self, headers: Mapping[str, str], permission: Permission, resource: str | None
-    ) -> Principal:
+    def authenticate(self, authorization: str | None, client: str | None) -> Principal:
         return Principal("watcher", Permission.VIEWER)
-
-
-def _docs_paths(api: FastAPI) -> set[str | None]:
-    return {api.openapi_url, api.docs_url, api.redoc_url, api.swagger_ui_oauth2_redirect_url}
 
 
 def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
@@ -71,8 +64,7 @@ def api(sqlite_ws: Any) -> FastAPI:
 
 
 def test_every_route_declares_a_permission(api: FastAPI) -> None:
-    docs = _docs_paths(api)
-    routes = [r for r in flat_routes(api.routes) if getattr(r, "path", None) not in docs]
+    routes = [r for r in flat_routes(api.routes) if getattr(r, "path", None) not in OPEN_PATHS]
     assert len(routes) >= 40
     declared: dict[tuple[str, str], Permission] = {}
     for route in routes:
@@ -85,6 +77,9 @@ def test_every_route_declares_a_permission(api: FastAPI) -> None:
     assert ("GET", "/metrics") in declared
     assert ("PUT", "/api/v1/endpoints/{endpoint}") in declared
     assert declared[("GET", "/metrics")] is Permission.VIEWER
+    assert declared[("GET", "/openapi.json")] is Permission.VIEWER
+    assert declared[("GET", "/docs")] is Permission.VIEWER
+    assert {api.docs_url, api.openapi_url, api.redoc_url} == {None}  # FastAPI's open ones are off
     # every fast route (answered before FastAPI) is declared, with the same permission
     assert FAST_ROUTE_PERMISSIONS
     for key, permission in FAST_ROUTE_PERMISSIONS.items():
@@ -111,11 +106,11 @@ def test_the_fast_path_checks_the_declared_permission(path: str, key: tuple[str,
     assert key in FAST_ROUTE_PERMISSIONS
 
 
-def test_a_denying_authorizer_is_403_on_fast_and_control_routes(sqlite_ws: Any) -> None:
+def test_a_refusing_authorizer_is_401_on_every_route_but_the_probes(sqlite_ws: Any) -> None:
     deny = DenyAll()
     app = create_app(sqlite_ws, authorizer=deny)
     assert isinstance(app, FastPath)
-    client = TestClient(app, raise_server_exceptions=False)
+    client = TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1")
     answers = {
         "native": client.post("/v1/endpoints/churn/predict", json=ROW),
         "v2": client.post("/v2/models/churn/infer", json=V2),
@@ -124,22 +119,26 @@ def test_a_denying_authorizer_is_403_on_fast_and_control_routes(sqlite_ws: Any) 
         "deploy": client.put("/api/v1/endpoints/x", json={"model": "models:/churn/1"}),
         "metrics": client.get("/metrics"),
         "model metadata": client.get("/v2/models/churn"),
+        "openapi": client.get("/openapi.json"),
+        "docs": client.get("/docs"),
     }
     for what, r in answers.items():
-        assert r.status_code == 403, (what, r.status_code, r.text)
+        assert r.status_code == 401, (what, r.status_code, r.text)
         body = r.json()
         if what.startswith(("v2", "model metadata")):  # the v2 shape: error = the message
-            assert body["code"] == "permission_denied", (what, body)
+            assert body["code"] == "unauthenticated", (what, body)
             assert isinstance(body["error"], str) and body["error"], (what, body)
         else:
-            assert body["error"] == "permission_denied", (what, body)
+            assert body["error"] == "unauthenticated", (what, body)
         assert "Traceback" not in r.text
-    assert (Permission.PREDICTOR, "churn") in deny.calls  # the fast path named the endpoint
-    assert (Permission.OPERATOR, "x") in deny.calls
+    assert len(deny.calls) == len(answers)
+    for probe in ("/v2/health/live", "/v2/health/ready"):
+        assert client.get(probe).status_code in (200, 503)
+    assert len(deny.calls) == len(answers)  # the probes ask no one
 
 
 def test_role_below_the_route_permission_is_403(sqlite_ws: Any) -> None:
-    client = TestClient(create_app(sqlite_ws, authorizer=ViewerOnly()))
+    client = TestClient(create_app(sqlite_ws, authorizer=ViewerOnly()), base_url="http://127.0.0.1")
     r = client.post("/v1/endpoints/churn/predict", json=ROW)
     assert r.status_code == 403, r.text
     assert "predictor" in r.json()["message"]
@@ -150,10 +149,19 @@ def test_role_below_the_route_permission_is_403(sqlite_ws: Any) -> None:
     assert "operator" in r.json()["message"]
 
 
-def test_serve_beyond_loopback_needs_insecure(tmp_path: Path) -> None:
+def test_serve_beyond_loopback_without_auth_needs_insecure(tmp_path: Path) -> None:
     home = tmp_path / "home"
     for host in ("0.0.0.0", "::", "10.1.2.3"):
-        done = run_cli(home, "serve", "--host", host, "--port", str(free_port()), timeout=60)
+        done = run_cli(
+            home,
+            "serve",
+            "--host",
+            host,
+            "--port",
+            str(free_port()),
+            timeout=60,
+            env={"MODELPLANE_AUTH": "off"},
+        )
         assert done.returncode == 2, (host, done.stdout, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1, done.stderr

@@ -16,13 +16,21 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from modelplane.endpoints.config import parse_config
-from modelplane.errors import InvalidInputError, ModelplaneError, SchemaValidationError, StepError
+from modelplane.errors import (
+    InvalidInputError,
+    ModelplaneError,
+    SchemaValidationError,
+    StepError,
+    UnsafeInputError,
+)
 from modelplane.inference.graph import Graph, map_labels, model_input
 from modelplane.inference.inputs import InputSpec
 from modelplane.inference.prediction import Prediction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCS = "tests.inference.graph_funcs"
+STEP_MODULES = (FUNCS, "tests.serving")
+"""What an admin would list in MODELPLANE_STEP_MODULES for these graphs."""
 A, B, C = "models:/a/1", "models:/b/1", "models:/c/1"
 
 
@@ -35,7 +43,7 @@ def _importable_tests(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_graph(**graph: Any) -> Graph:
     graph.setdefault("models", [{"uri": A}])
-    return Graph.from_config(parse_config({"graph": graph}))
+    return Graph.from_config(parse_config({"graph": graph}), step_modules=STEP_MODULES)
 
 
 def pre(*steps: dict[str, Any]) -> Graph:
@@ -238,10 +246,15 @@ def test_python_step_that_cannot_be_loaded_fails_at_compile_time(
     assert err.value.field == "graph.postprocess[0].function"
 
 
-def test_any_importable_callable_is_accepted() -> None:
-    # Documented: endpoints are deployed by operators, so python steps are not sandboxed.
-    g = pre({"type": "python", "function": "os:system"})
-    assert g.preprocess_steps[0].function == "os:system"
+def test_python_steps_name_functions_of_allowed_modules_only() -> None:
+    # Python steps run with request data: only functions of the modules an admin allowed.
+    with pytest.raises(UnsafeInputError, match="module 'os' is not allowed") as err:
+        pre({"type": "python", "function": "os:system"})
+    assert err.value.field == "graph.preprocess[0].function" and err.value.http_status == 422
+    step = {"type": "python", "function": f"{FUNCS}:double"}
+    config = parse_config({"graph": {"models": [{"uri": A}], "preprocess": [step]}})
+    with pytest.raises(UnsafeInputError, match=r"allowed: none"):  # nothing allowed by default
+        Graph.from_config(config)
     bad = {"type": "python", "function": "os.system"}
     with pytest.raises(InvalidInputError, match=r"package\.module:function"):
         parse_config({"graph": {"models": [{"uri": A}], "preprocess": [bad]}})

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 import modelplane as mp
 from modelplane.config import ServerSettings
+from modelplane.context import Workspace
 from modelplane.errors import InvalidInputError, PermissionDeniedError
 from modelplane.inference.request import InferenceRequest
 from modelplane.inference.sinks import MemorySink, PredictionRecord, PredictionSink
@@ -43,7 +45,7 @@ def models(sqlite_ws: Any) -> dict[str, Any]:
 
 
 def _client(ws: Any, **kwargs: Any) -> TestClient:
-    return TestClient(create_app(ws, poll_interval=0.2, **kwargs))
+    return TestClient(create_app(ws, poll_interval=0.2, **kwargs), base_url="http://127.0.0.1")
 
 
 def _records(X: np.ndarray) -> dict[str, Any]:
@@ -237,7 +239,7 @@ def test_a_stage_added_before_predict(models: dict[str, Any]) -> None:
         app.server.pipeline.add("quota", quota)
     with pytest.raises(InvalidInputError):
         app.server.pipeline.add("x", quota, after="nope")
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         assert client.post("/v1/endpoints/e/predict", json=_records(X[:2])).status_code == 200
         r = client.post("/v2/models/e/infer", json=_v2(X[:5]))
         assert r.status_code == 403 and r.json()["code"] == "permission_denied"
@@ -245,38 +247,59 @@ def test_a_stage_added_before_predict(models: dict[str, Any]) -> None:
 
 
 class _Alice:
-    def authorize(
-        self, headers: Mapping[str, str], permission: Permission, resource: str | None
-    ) -> Principal:
-        return Principal(headers.get("x-user", "alice"), Permission.ADMIN)
+    def authenticate(self, authorization: str | None, client: str | None) -> Principal:
+        return Principal((authorization or "Bearer alice").split()[-1], Permission.ADMIN)
 
 
 def test_changes_over_the_api_are_audited_as_the_caller(models: dict[str, Any]) -> None:
     ws = models["ws"]
-    with TestClient(create_app(ws, authorizer=_Alice(), poll_interval=0.2)) as client:
+    with TestClient(
+        create_app(ws, authorizer=_Alice(), poll_interval=0.2), base_url="http://127.0.0.1"
+    ) as client:
         r = client.put("/api/v1/endpoints/e", json={"model": "models:/m/1"})
         assert r.status_code == 200, r.text
         assert r.json()["updated_by"] == "alice"
         r = client.put(
-            "/api/v1/models/m/aliases/champion", json={"version": 2}, headers={"x-user": "bob"}
+            "/api/v1/models/m/aliases/champion",
+            json={"version": 2},
+            headers={"authorization": "Bearer bob"},
         )
         assert r.status_code == 200, r.text
     entries = {e.action: e.actor for e in ws.audit.list(limit=20)}
     assert entries["endpoint.deploy"] == "alice"
     assert entries["alias.set"] == "bob"
-    # open access (no authentication): the server's own identity, as before
+    # open access (no token, on loopback): the caller's address, never the server's own user
     with _client(ws) as client:
         assert client.delete("/api/v1/endpoints/e").status_code == 204
-    assert ws.audit.list(action="endpoint.delete", limit=1)[0].actor == "tester"
+    assert ws.audit.list(action="endpoint.delete", limit=1)[0].actor == "anonymous@testclient"
 
 
-def test_the_bind_rule_is_enforced_where_the_server_is_built(sqlite_ws: Any) -> None:
+def test_the_bind_rule_is_enforced_where_the_server_is_built(
+    sqlite_ws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelplane.serving.auth import TokenAuthorizer
+    from modelplane.serving.permissions import AllowAll
+
+    # auto (the default): tokens required beyond loopback, optional on it
+    for host in ("0.0.0.0", "10.1.2.3", "::"):
+        app = create_app(sqlite_ws, settings=ServerSettings(host=host))
+        assert isinstance(app.server.authorizer, TokenAuthorizer)
+        assert app.server.authorizer.required
+    app = create_app(sqlite_ws, settings=ServerSettings(host="::1"))
+    assert isinstance(app.server.authorizer, TokenAuthorizer)
+    assert not app.server.authorizer.required
+    # off: refused beyond loopback unless --insecure
+    off = Workspace(replace(sqlite_ws.settings, auth="off"))
     for host in ("0.0.0.0", "10.1.2.3", "::"):
         with pytest.raises(InvalidInputError) as err:
-            create_app(sqlite_ws, settings=ServerSettings(host=host))
+            create_app(off, settings=ServerSettings(host=host))
         assert err.value.field == "host" and "--insecure" in err.value.message
-    create_app(sqlite_ws, settings=ServerSettings(host="0.0.0.0", insecure=True))
-    create_app(sqlite_ws, settings=ServerSettings(host="::1"))
+    app = create_app(off, settings=ServerSettings(host="0.0.0.0", insecure=True))
+    assert isinstance(app.server.authorizer, AllowAll)
+    # required: tokens even on loopback
+    required = Workspace(replace(sqlite_ws.settings, auth="required"))
+    app = create_app(required, settings=ServerSettings(host="127.0.0.1"))
+    assert isinstance(app.server.authorizer, TokenAuthorizer) and app.server.authorizer.required
 
 
 def test_server_settings_travel_to_workers_in_one_variable(

@@ -31,7 +31,7 @@ def served(home: Path) -> Iterator[tuple[Any, LogisticRegression, np.ndarray]]:
     model = LogisticRegression().fit(frame, y)
     mp.register_model("m", model, frame.head(50))
     ws.endpoints.deploy("m", {"model": "models:/m/1"})
-    with TestClient(create_app(ws, poll_interval=0.2)) as client:
+    with TestClient(create_app(ws, poll_interval=0.2), base_url="http://127.0.0.1") as client:
         yield client, model, X
     ws.close()
 

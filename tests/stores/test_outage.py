@@ -149,7 +149,7 @@ def test_postgres_outage_answers_503_then_recovers(cluster: Cluster, home: Path)
 
     ws = Workspace(load_settings(home=home, db_url=cluster.url), actor="tester")
     app = _create_app()(ws)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1") as client:
 
         def register(n: int) -> Any:
             return client.post(

@@ -7,26 +7,58 @@ as the append, which both serialises writers (``SELECT … FOR UPDATE`` on Postg
 IMMEDIATE`` on SQLite) and lets :meth:`AuditLog.verify` notice that the newest entries were
 removed. Entries are appended inside the caller's write transaction: the change and its audit
 entry commit together or not at all.
+
+The chain is keyed (:mod:`.keys`): every entry carries an HMAC of its hash and the head an HMAC
+of its seq and hash, under the audit key kept outside the database, so someone who can write the
+database but not read the key can neither rewrite entries (recomputing the hashes) nor rewind the
+head. The key is the secret ``audit_key``, loaded once and cached:
+
+* it is created, under the head lock, by the first process that needs it. On a new log nothing
+  was written before it, so the first append creates it; a log written before keys existed is
+  signed once, when the key is created, in one transaction with an ``audit.keyed`` entry. From
+  then on an entry without a MAC is a verification failure and is never signed again (nulling a
+  MAC must not get a tampered entry re-signed);
+* signing touches only entries without a MAC, under the head lock, and only the process that
+  created the key (``Secrets.get_or_create`` decides exactly one) signs, so processes starting
+  together sign once. Appenders look for the key under the same lock, so every entry committed
+  before the key exists is signed by that transaction and every entry after it has its MAC;
+* a first write to an unkeyed log that already has entries cannot create the key inside the
+  caller's transaction (were it rolled back, the key would exist with the old entries unsigned):
+  the entry is appended unsigned and a background thread keys the log in its own transaction
+  right after.
+
+``MODELPLANE_AUDIT_ANCHOR`` adds an external anchor (:mod:`.anchor`): the heads of committed
+appends are also recorded outside the database, which catches a database restored from an older
+copy, something the database alone can never show.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from modelplane.audit.anchor import AnchorFile, AnchorWriter, is_url
+from modelplane.audit.chain import GENESIS, entry_hash
+from modelplane.audit.keys import KEY_NAME, AuditKey
+from modelplane.audit.verify import VerifyResult, verify_chain
+from modelplane.core.secrets import Secrets
 from modelplane.errors import InvalidInputError
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.schema import audit_head, audit_log
 
-GENESIS = "0" * 64
+log = logging.getLogger("modelplane.audit")
+
+#: the actor of the entries the audit log writes about itself (``audit.keyed``)
+SYSTEM_ACTOR = "modelplane"
 
 
 @dataclass(frozen=True)
@@ -52,15 +84,12 @@ class AuditEntry:
         return out
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    checked: int
-    first_bad_seq: int | None = None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class _Fields(NamedTuple):
+    actor: str
+    action: str
+    target: str
+    before: Any
+    after: Any
 
 
 def _canonical(value: Any, field: str = "document") -> Any:
@@ -112,26 +141,33 @@ def _check_text(value: object, field: str, limit: int) -> str:
     return value
 
 
-def entry_hash(
-    seq: int, ts: int, actor: str, action: str, target: str, before: Any, after: Any, prev: str
-) -> str:
-    doc = {
-        "seq": seq,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "target": target,
-        "before": before,
-        "after": after,
-        "prev_hash": prev,
-    }
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _lock_head(conn: Connection) -> tuple[int, str]:
+    """The head's (seq, hash), locked for the rest of ``conn``'s transaction."""
+    head = conn.execute(
+        sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+    ).first()
+    if head is None:  # a store migrated before the head row existed; create it
+        conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+        return 0, GENESIS
+    return int(head.seq), str(head.hash)
 
 
 class AuditLog:
-    def __init__(self, meta: MetadataStore) -> None:
+    """The audit log of one metadata store, keyed with the ``audit_key`` of ``secrets``.
+
+    ``anchor`` (``MODELPLANE_AUDIT_ANCHOR``): a file path or an http(s) URL that receives the
+    head of every committed append.
+    """
+
+    def __init__(self, meta: MetadataStore, secrets: Secrets, *, anchor: str | None = None) -> None:
         self.meta = meta
+        self.secrets = secrets
+        self.anchor = anchor
+        self._key: AuditKey | None = None
+        self._key_lock = threading.Lock()
+        self._keying_lock = threading.Lock()
+        self._keying: threading.Thread | None = None
+        self._writer = AnchorWriter(meta, anchor) if anchor else None
 
     def head(self) -> int:
         """The sequence number of the newest entry (0 for an empty log): one row, read cheaply.
@@ -142,6 +178,100 @@ class AuditLog:
         with self.meta.read() as conn:
             seq = conn.execute(sa.select(audit_head.c.seq).where(audit_head.c.id == 1)).scalar()
         return int(seq or 0)
+
+    # -- the key -----------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Load the audit key; if there is none yet, create it and sign the entries written
+        before it (once, in one transaction, audited as ``audit.keyed``)."""
+        if self._key is not None:
+            return
+        with self._key_lock:
+            if self._key is not None:
+                return
+            secret = self.secrets.get(KEY_NAME)
+            if secret is None:
+                secret = self._create_key()
+            self._key = AuditKey(secret)
+
+    def _create_key(self) -> bytes:
+        with self.meta.write() as conn:
+            seq, digest = _lock_head(conn)
+            # Under the head lock: no entry commits between the key appearing and the signing.
+            secret, created = self.secrets.get_or_create(KEY_NAME)
+            if created:
+                self._sign_existing(conn, AuditKey(secret), seq, digest)
+        return secret
+
+    def _sign_existing(self, conn: Connection, key: AuditKey, head_seq: int, head: str) -> None:
+        """Sign the entries that have no MAC (written before the key) and the head."""
+        signed, first, last = 0, 0, 0
+        while True:
+            rows = conn.execute(
+                sa.select(audit_log.c.seq, audit_log.c.hash)
+                .where(audit_log.c.mac.is_(None), audit_log.c.seq > last)
+                .where(audit_log.c.seq <= head_seq)
+                .order_by(audit_log.c.seq)
+                .limit(5000)
+            ).all()
+            if not rows:
+                break
+            conn.execute(
+                audit_log.update()
+                .where(audit_log.c.seq == sa.bindparam("b_seq"), audit_log.c.mac.is_(None))
+                .values(mac=sa.bindparam("b_mac")),
+                [{"b_seq": r.seq, "b_mac": key.entry_mac(r.hash)} for r in rows],
+            )
+            signed += len(rows)
+            first, last = first or int(rows[0].seq), int(rows[-1].seq)
+        if not signed:
+            conn.execute(
+                audit_head.update()
+                .where(audit_head.c.id == 1)
+                .values(mac=key.head_mac(head_seq, head))
+            )
+            return
+        after = {"signed": signed, "first_seq": first, "last_seq": last, "key_id": key.key_id}
+        self._write(
+            conn,
+            key,
+            head_seq + 1,
+            head,
+            _Fields(SYSTEM_ACTOR, "audit.keyed", "audit", None, after),
+        )
+        log.warning("audit log keyed: %d entries written before the audit key signed", signed)
+
+    def _key_for_append(self, head_seq: int) -> AuditKey | None:
+        """The key for an append (the caller holds the head lock); None: append unsigned, the
+        log is being keyed in the background (see the module doc)."""
+        if self._key is not None:
+            return self._key
+        secret = self.secrets.get(KEY_NAME)
+        if secret is None and head_seq == 0:
+            # A new log: nothing was written before the key, so nothing is left unsigned if
+            # this transaction rolls back after the key was made.
+            secret, _created = self.secrets.get_or_create(KEY_NAME)
+        if secret is None:
+            self._key_in_background()
+            return None
+        self._key = AuditKey(secret)
+        return self._key
+
+    def _key_in_background(self) -> None:
+        with self._keying_lock:
+            if self._keying is not None and self._keying.is_alive():
+                return
+            # Not a daemon: a process that wrote to an unkeyed log waits for its keying at exit.
+            self._keying = threading.Thread(target=self._prepare_quietly, name="audit-keying")
+            self._keying.start()
+
+    def _prepare_quietly(self) -> None:
+        try:
+            self.prepare()
+        except Exception as exc:  # the next write tries again
+            log.warning("could not key the audit log: %s: %s", type(exc).__name__, exc)
+
+    # -- writing -----------------------------------------------------------------------------------
 
     def append(
         self,
@@ -158,33 +288,50 @@ class AuditLog:
         action = _check_text(action, "action", 64)
         target = _check_text(target, "target", 500)
         before_c, after_c = _canonical(before, "before"), _canonical(after, "after")
-        head = conn.execute(
-            sa.select(audit_head.c.seq, audit_head.c.hash)
-            .where(audit_head.c.id == 1)
-            .with_for_update()
-        ).first()
-        if head is None:  # a store migrated before the head row existed; create it
-            conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
-            seq, prev = 1, GENESIS
-        else:
-            seq, prev = int(head.seq) + 1, head.hash
+        seq, prev = _lock_head(conn)
+        key = self._key_for_append(seq)
+        return self._write(
+            conn, key, seq + 1, prev, _Fields(actor, action, target, before_c, after_c)
+        )
+
+    def _write(
+        self, conn: Connection, key: AuditKey | None, seq: int, prev: str, f: _Fields
+    ) -> AuditEntry:
         ts = int(time.time() * 1000)
-        digest = entry_hash(seq, ts, actor, action, target, before_c, after_c, prev)
+        digest = entry_hash(seq, ts, f.actor, f.action, f.target, f.before, f.after, prev)
+        mac = key.entry_mac(digest) if key is not None else None
+        head_mac = key.head_mac(seq, digest) if key is not None else None
         conn.execute(
             audit_log.insert().values(
                 seq=seq,
                 ts=ts,
-                actor=actor,
-                action=action,
-                target=target,
-                before=before_c,
-                after=after_c,
+                actor=f.actor,
+                action=f.action,
+                target=f.target,
+                before=f.before,
+                after=f.after,
                 prev_hash=prev,
                 hash=digest,
+                mac=mac,
             )
         )
-        conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=digest))
-        return AuditEntry(seq, ts, actor, action, target, before_c, after_c, prev, digest)
+        conn.execute(
+            audit_head.update()
+            .where(audit_head.c.id == 1)
+            .values(seq=seq, hash=digest, mac=head_mac)
+        )
+        if self._writer is not None and head_mac is not None:
+            self._writer.stage(conn, seq, digest, head_mac)
+        return AuditEntry(
+            seq, ts, f.actor, f.action, f.target, f.before, f.after, prev, digest, mac
+        )
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until the heads of the appends committed so far reached the anchor (True at
+        once without one); False when ``timeout`` seconds were not enough."""
+        return True if self._writer is None else self._writer.flush(timeout)
+
+    # -- reading -----------------------------------------------------------------------------------
 
     def list(
         self,
@@ -212,86 +359,49 @@ class AuditLog:
             rows = conn.execute(query.order_by(order).limit(limit)).mappings().all()
         return [AuditEntry(**dict(row)) for row in rows]
 
-    def _iter_all(self, conn: Connection, batch: int = 5000) -> Iterator[AuditEntry]:
-        last = 0
-        while True:
-            rows = (
-                conn.execute(
-                    sa.select(audit_log)
-                    .where(audit_log.c.seq > last)
-                    .order_by(audit_log.c.seq)
-                    .limit(batch)
-                )
-                .mappings()
-                .all()
-            )
-            if not rows:
-                return
-            for row in rows:
-                yield AuditEntry(**dict(row))
-            last = rows[-1]["seq"]
+    def verify(self, anchor: str | Path | None = None) -> VerifyResult:
+        """Walk the chain and check every MAC; name the first entry that was edited, removed,
+        reordered or rewritten, or a head that was rolled back.
 
-    def verify(self) -> VerifyResult:
-        """Walk the chain; name the first entry that was edited, removed or reordered.
+        ``anchor``: an anchor file whose heads must all be in the chain (by default the
+        ``MODELPLANE_AUDIT_ANCHOR`` file, when that is a file; missing, it has no heads yet).
+        An unreadable or malformed anchor is :class:`InvalidInputError`.
 
         The entries and the head are read in one transaction on one snapshot (SQLite's WAL read
         transaction; REPEATABLE READ on PostgreSQL), so entries appended while ``verify`` runs
-        are neither reported missing nor make the head look wrong.
+        are neither reported missing nor make the head look wrong. A missing MAC is looked at
+        again under the head lock: a process keying the log shows unsigned entries until it
+        commits.
         """
+        self.prepare()
+        key = self._key
+        assert key is not None
+        source = self._anchor_file(anchor)
+        if source is not None:
+            source.check()
         with self.meta.read() as conn:
             if self.meta.dialect == "postgresql":
                 conn.execution_options(isolation_level="REPEATABLE READ")
-            return self._verify(conn)
+            outcome = verify_chain(conn, key, source)
+        if outcome.missing_mac:
+            with self.meta.write() as conn:
+                conn.execute(
+                    sa.select(audit_head.c.seq).where(audit_head.c.id == 1).with_for_update()
+                )
+                outcome = verify_chain(conn, key, source)
+        return outcome.result
 
-    def _verify(self, conn: Connection) -> VerifyResult:
-        expected_seq, prev = 1, GENESIS
-        checked = 0
-        for entry in self._iter_all(conn):
-            if entry.seq != expected_seq:
-                return VerifyResult(
-                    False, checked, expected_seq, f"entry {expected_seq} is missing (deleted)"
+    def _anchor_file(self, anchor: str | Path | None) -> AnchorFile | None:
+        if anchor is not None:
+            if isinstance(anchor, str) and is_url(anchor):
+                raise InvalidInputError(
+                    "verify reads an anchor file; a URL anchor is checked by its receiver",
+                    field="anchor",
                 )
-            if entry.prev_hash != prev:
-                return VerifyResult(
-                    False,
-                    checked,
-                    entry.seq,
-                    f"entry {entry.seq} does not link to entry {entry.seq - 1} (an entry before "
-                    "it was changed or removed)",
-                )
-            digest = entry_hash(
-                entry.seq,
-                entry.ts,
-                entry.actor,
-                entry.action,
-                entry.target,
-                entry.before,
-                entry.after,
-                entry.prev_hash,
-            )
-            if digest != entry.hash:
-                return VerifyResult(
-                    False,
-                    checked,
-                    entry.seq,
-                    f"entry {entry.seq} was modified after it was written",
-                )
-            checked += 1
-            expected_seq, prev = entry.seq + 1, entry.hash
-        head = conn.execute(
-            sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-        ).first()
-        head_seq, head_hash = (0, GENESIS) if head is None else (int(head.seq), head.hash)
-        if head_seq != expected_seq - 1 or head_hash != prev:
-            if head_seq > expected_seq - 1:
-                return VerifyResult(
-                    False,
-                    checked,
-                    expected_seq,
-                    f"entries {expected_seq}..{head_seq} are missing (the newest entries were "
-                    "deleted)",
-                )
-            return VerifyResult(
-                False, checked, head_seq + 1, "the chain head does not match the last entry"
-            )
-        return VerifyResult(True, checked)
+            return AnchorFile(Path(anchor))
+        if self.anchor and not is_url(self.anchor):
+            return AnchorFile(Path(self.anchor), missing_ok=True)
+        return None
+
+
+__all__ = ["GENESIS", "AuditEntry", "AuditLog", "VerifyResult", "entry_hash"]

@@ -225,7 +225,7 @@ def resolve_target(
                 f"or models:/{target}@ALIAS)",
                 field="target",
             ) from None
-        graph = Graph.from_config(endpoint.config)
+        graph = Graph.from_config(endpoint.config, step_modules=workspace.settings.step_modules)
         versions = {uri: registry.resolve(uri) for uri in dict.fromkeys(graph.model_uris)}
         use_accel = endpoint.config.accelerate if accelerate is None else accelerate
     loaded: dict[tuple[str, int], ModelRuntime] = {}  # two URIs may name the same version

@@ -36,8 +36,10 @@ from modelplane.cli import (
 from modelplane.cli import audit as audit_cmds
 from modelplane.cli import datasets as datasets_cmds
 from modelplane.cli import endpoints as endpoints_cmds
+from modelplane.cli import keys as keys_cmds
 from modelplane.cli import models as models_cmds
 from modelplane.cli import runs as runs_cmds
+from modelplane.cli import tokens as tokens_cmds
 from modelplane.cli.demo import demo as demo_cmd
 from modelplane.cli.endpoints import deploy as deploy_cmd
 from modelplane.cli.output import JsonFlag, error_line, hide_password, key_values, print_json, show
@@ -206,6 +208,8 @@ app.add_typer(models_cmds.app, name="models")
 app.add_typer(runs_cmds.app, name="runs")
 app.add_typer(datasets_cmds.app, name="datasets")
 app.add_typer(audit_cmds.app, name="audit")
+app.add_typer(keys_cmds.app, name="keys")
+app.add_typer(tokens_cmds.app, name="token")
 app.command("demo")(demo_cmd)
 app.command("score")(score_cmd)
 app.command("serve")(serve_cmd)

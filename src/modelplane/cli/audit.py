@@ -1,7 +1,8 @@
-"""``modelplane audit …``: read the hash-chained audit log and verify its chain."""
+"""``modelplane audit …``: read the keyed, hash-chained audit log and verify it (and its anchor)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -50,9 +51,22 @@ def list_entries(
 
 
 @app.command("verify")
-def verify(json_out: JsonFlag = False) -> None:
-    """Check the hash chain; exit 1 naming the first bad entry when it is broken."""
-    result = workspace().audit.verify()
+def verify(
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchor",
+            help="Also check that the log contains every head recorded in this anchor file "
+            "(what MODELPLANE_AUDIT_ANCHOR writes); catches a database restored from an older "
+            "copy. Default: the MODELPLANE_AUDIT_ANCHOR file, when that is a file.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Check the hash chain, every MAC and the head; exit 1 naming the first bad entry and why."""
+    result = workspace().audit.verify(anchor=anchor)
     if json_out:
         print_json(result.to_dict())
         if not result.ok:
@@ -63,4 +77,7 @@ def verify(json_out: JsonFlag = False) -> None:
             f"audit chain broken at entry {result.first_bad_seq}: {result.reason}",
             first_bad_seq=result.first_bad_seq,
         )
-    note(f"audit chain intact: {result.checked} entries verified")
+    message = f"audit chain intact: {result.checked} entries verified, every MAC matches"
+    if result.anchored is not None:
+        message += f"; {result.anchored} anchored heads found in the chain"
+    note(message)

@@ -1,4 +1,4 @@
-"""``modelplane models …``: list, show, import, alias, aliases."""
+"""``modelplane models …``: list, show, import, alias, aliases, and alias protection."""
 
 from __future__ import annotations
 
@@ -200,9 +200,11 @@ def _show_version(mv: ModelVersion) -> None:
     renderables: list[Any] = [header]
     inputs = sig.get("inputs") or []
     if inputs:
-        table = new_table("Signature inputs", "name", "dtype")
+        marked = any(column.get("pii") is True for column in inputs)
+        table = new_table("Signature inputs", "name", "dtype", *(["pii"] if marked else []))
         for column in inputs:
-            table.add_row(cell(column.get("name")), cell(column.get("dtype")))
+            pii = [cell("yes" if column.get("pii") is True else None)] if marked else []
+            table.add_row(cell(column.get("name")), cell(column.get("dtype")), *pii)
         renderables.append(table)
     for title, values in (("Metrics", mv.metrics), ("Params", mv.params), ("Tags", mv.tags)):
         if values:
@@ -344,3 +346,60 @@ def _history_cells(change: AliasChange) -> list[Any]:
         cell(change.actor),
         cell(change.reason),
     ]
+
+
+@app.command("protect")
+def protect(
+    name: Annotated[str, typer.Argument(help="Model name, or * for every model.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias, e.g. champion.")],
+    role: Annotated[str, typer.Option("--role", help="The least role that may move it.")] = "admin",
+    require_gate: Annotated[
+        bool,
+        typer.Option("--require-gate", help="Only to a version that passed the validation gate."),
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Protect an alias: only ROLE or higher may move or delete it (refusals are audited)."""
+    rule = workspace().registry.alias_rules.protect(
+        name, alias_name, role=role, require_gate=require_gate
+    )
+    if json_out:
+        print_json(rule.to_dict())
+        return
+    gate = ", only to versions that passed the validation gate" if rule.require_gate else ""
+    note(f"{name}@{alias_name}: only {rule.min_role} may move it{gate}")
+
+
+@app.command("unprotect")
+def unprotect(
+    name: Annotated[str, typer.Argument(help="Model name, or * for every model.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias.")],
+) -> None:
+    """Remove an alias's protection."""
+    workspace().registry.alias_rules.unprotect(name, alias_name)
+    note(f"{name}@{alias_name} is no longer protected")
+
+
+@app.command("rules")
+def rules(
+    name: Annotated[str | None, typer.Argument(help="Model name (default: every rule).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List alias protection rules."""
+    found = workspace().registry.alias_rules.list(name)
+    if json_out:
+        print_json([r.to_dict() for r in found])
+        return
+    if not found:
+        note("no alias is protected")
+        return
+    table = new_table("Alias rules", "model", "alias", "least role", "gate", "by")
+    for r in found:
+        table.add_row(
+            cell(r.model),
+            cell(r.alias),
+            cell(r.min_role),
+            cell("required" if r.require_gate else "-"),
+            cell(r.updated_by),
+        )
+    show(table)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from modelplane.registry.loaded import LoadedModel
 
 API = "/api/v1"
+UPLOAD_HEADER = "X-Modelplane-Upload"
+"""Sent with multipart uploads: the server takes that "simple" type only with this header."""
 PARQUET = "application/vnd.apache.parquet"
 _MEDIA = {".csv": "text/csv", ".parquet": PARQUET, ".pq": PARQUET}
 """The upload's media type per suffix; one entry for each of ``sdk.base.DATASET_SUFFIXES``."""
@@ -49,7 +52,13 @@ def _seg(value: object) -> str:
 
 
 class Client(BaseClient[RemoteRun]):
-    """The SDK against a remote server: ``mp.Client("https://mp.example.com", token=...)``."""
+    """The SDK against a remote server: ``mp.Client("https://mp.example.com", token=...)``.
+
+    ``verify`` says how an https server's certificate is checked: ``True`` (the system's CAs, or
+    those of ``SSL_CERT_FILE``), the path of a PEM file of CA certificates (a private CA), an
+    ``ssl.SSLContext`` (e.g. with a client certificate for a server that requires one), or
+    ``False``.
+    """
 
     def __init__(
         self,
@@ -58,8 +67,9 @@ class Client(BaseClient[RemoteRun]):
         *,
         timeout: float = 30.0,
         http_client: httpx.Client | None = None,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
-        self._http = Transport(url, token, timeout=timeout, http_client=http_client)
+        self._http = Transport(url, token, timeout=timeout, http_client=http_client, verify=verify)
 
     @property
     def url(self) -> str:
@@ -206,7 +216,7 @@ class Client(BaseClient[RemoteRun]):
     ) -> ModelVersion:
         """Save the model here with its flavor (plus the input example) and upload the files;
         the server records them without deserialising anything."""
-        from modelplane.registry.packaging import save_mlflow_directory, save_object
+        from modelplane.registry.packaging import save_mlflow_directory, save_object, with_pii
 
         with tempfile.TemporaryDirectory(prefix="mp-client-model-") as tmp:
             folder = Path(tmp)
@@ -214,6 +224,7 @@ class Client(BaseClient[RemoteRun]):
                 saved = save_mlflow_directory(model, folder)
             else:
                 saved = save_object(model, X_example, folder)
+            saved = with_pii(saved, facts.pii)
             meta = {
                 "flavor": saved.flavor,
                 "flavor_info": saved.flavor_info,
@@ -236,6 +247,7 @@ class Client(BaseClient[RemoteRun]):
                         ("files", (p.name, fh, "application/octet-stream"))
                         for p, fh in zip(paths, handles, strict=True)
                     ],
+                    headers={UPLOAD_HEADER: "1"},
                 )
             finally:
                 for fh in handles:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -103,8 +106,8 @@ def plain_json(value: Any) -> Any:
 class Transport:
     """Requests against one server; errors come back as modelplane errors.
 
-    ``timeout`` configures the ``httpx.Client`` created here; an injected ``http_client`` keeps
-    its own settings.
+    ``timeout`` and ``verify`` (:func:`tls_verify`) configure the ``httpx.Client`` created
+    here; an injected ``http_client`` keeps its own settings.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class Transport:
         *,
         timeout: float = 30.0,
         http_client: httpx.Client | None = None,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInputError(
@@ -122,14 +126,26 @@ class Transport:
             )
         self.base = url.rstrip("/")
         self._owned = http_client is None
-        self.http = http_client if http_client is not None else httpx.Client(timeout=timeout)
+        self.http = (
+            http_client
+            if http_client is not None
+            else httpx.Client(timeout=timeout, verify=tls_verify(verify))
+        )
         self.headers: dict[str, str] = {"Accept": "application/json"}
+        if token is None:
+            token = os.environ.get("MODELPLANE_TOKEN") or None
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:
         if self._owned:
             self.http.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _headers(self, extra: Mapping[str, str] | None) -> dict[str, str]:
         return {**self.headers, **(extra or {})}
@@ -190,6 +206,24 @@ class Transport:
                 yield response
         except httpx.TransportError as exc:
             raise BackendError(f"{method} {self.base}{path} failed: {exc}") from exc
+
+
+def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """How to check an https server's certificate: ``True`` — the system's CAs (httpx honours
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), a path — the CA certificates in that PEM file or
+    folder (a private CA), an ``ssl.SSLContext`` — as it is (e.g. with a client certificate
+    loaded for a server that requires one), ``False`` — not at all."""
+    if isinstance(verify, bool | ssl.SSLContext):
+        return verify
+    path = Path(str(verify)).expanduser()
+    try:
+        if path.is_dir():
+            return ssl.create_default_context(capath=str(path))
+        return ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInputError(
+            f"verify: cannot load CA certificates from {str(verify)[:200]}: {exc}", field="verify"
+        ) from None
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

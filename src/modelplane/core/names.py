@@ -7,7 +7,9 @@ Names end up in URLs, file paths, object-store keys and SQL; the rules here are 
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 
 from modelplane.errors import InvalidInputError
@@ -21,6 +23,16 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # One component of an artifact key.
 _COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*")
+
+# The same rules as JSON Schema patterns, for the server's OpenAPI document (a test checks that
+# they accept exactly what the functions below accept).
+MAX_ALIAS_LEN = 64
+NAME_PATTERN = r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$"
+""":func:`check_name` (up to ``MAX_NAME_LEN`` characters): ``_NAME_RE`` without ``..``."""
+ALIAS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+""":func:`check_alias` (up to ``MAX_ALIAS_LEN`` characters)."""
+ARTIFACT_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._+=-]*(?:/[A-Za-z0-9_][A-Za-z0-9._+=-]*)*$"
+""":func:`check_artifact_key` (up to ``MAX_KEY_LEN`` characters)."""
 
 
 def check_name(value: object, kind: str = "name") -> str:
@@ -99,6 +111,60 @@ def check_artifact_key(value: object) -> str:
     if reason:
         raise InvalidInputError(f"invalid artifact name {_show(value)}: {reason}", field="artifact")
     return value
+
+
+@functools.cache
+def printable_pattern() -> str:
+    """:func:`check_key`'s rule as a JSON Schema pattern: no character of Unicode category C
+    (control, format, private use, unassigned; surrogates are no characters of a JSON string)
+    as this Python's Unicode database has them. Computed once, when first asked for.
+
+    Spelled as "no character of this class" (a negative lookahead) rather than "only
+    characters of its complement": test generators then draw from any text and filter,
+    instead of enumerating the 140,000 characters the complement holds."""
+    parts = [
+        _class_char(first) if first == last else f"{_class_char(first)}-{_class_char(last)}"
+        for first, last in _other_runs()
+    ]
+    return rf"^(?:(?![{''.join(parts)}])[\s\S])*$"
+
+
+_SURROGATES = range(0xD800, 0xE000)
+_SPACE = re.compile(r"\s")
+
+
+def _other_runs() -> list[list[int]]:
+    """The runs ``[first, last]`` of code points of category C (surrogates aside), found a block
+    at a time: a block of printable characters holds none; one without printable characters
+    and without white space (category Z is white space) holds nothing else."""
+    category = unicodedata.category
+    runs: list[list[int]] = []
+
+    def add(first: int, last: int) -> None:
+        if runs and runs[-1][1] == first - 1:
+            runs[-1][1] = last
+        else:
+            runs.append([first, last])
+
+    step = 4096
+    for base in range(0, sys.maxunicode + 1, step):
+        block = "".join(map(chr, range(base, base + step)))
+        if block.isprintable():
+            continue
+        mixed = base < _SURROGATES.stop and _SURROGATES.start < base + step
+        if not mixed and not any(map(str.isprintable, block)) and not _SPACE.search(block):
+            add(base, base + step - 1)
+            continue
+        for cp, ch in enumerate(block, base):
+            if category(ch)[0] == "C" and cp not in _SURROGATES:
+                add(cp, cp)
+    return runs
+
+
+def _class_char(cp: int) -> str:
+    # BMP characters as \uXXXX (every engine reads it); others as themselves (JSON Schema
+    # patterns are Unicode-aware, and none of those is special inside a class).
+    return f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
 
 
 def _show(value: object) -> str:

@@ -97,8 +97,10 @@ class Operations(Protocol):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         description: str = "",
+        pii: list[str] | None = None,
     ) -> ModelVersion:
-        """Register a model object (or a local MLflow model directory) as the next version."""
+        """Register a model object (or a local MLflow model directory) as the next version;
+        ``pii`` names input columns holding personal data (marked in the signature)."""
 
     def import_model(self, path: str | Path, name: str, **kwargs: Any) -> ModelVersion:
         """Import an MLflow model directory as the next version (keywords: the registry's)."""

@@ -5,10 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modelplane.core.names import check_alias, check_name
+from modelplane.core.names import MAX_ALIAS_LEN, MAX_NAME_LEN, NAME_PATTERN, check_alias, check_name
 from modelplane.errors import InvalidInputError
 
 _URI_RE = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?")
+MODEL_URI_PATTERN = (
+    rf"^models:/(?![A-Za-z0-9._-]{{{MAX_NAME_LEN + 1}}}){NAME_PATTERN[1:-1]}"
+    rf"(?:/(?!0+$)[0-9]{{1,9}}|@[A-Za-z_][A-Za-z0-9_-]{{0,{MAX_ALIAS_LEN - 1}}})?$"
+)
+"""What :func:`parse_model_uri` accepts, as a JSON Schema pattern (for OpenAPI documents): a
+name of at most 200 characters; a version of 1 to 9 digits, not all zeros; an alias."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ def parse_model_uri(uri: object) -> ModelRef:
     version: int | None = None
     if match["version"] is not None:
         text = match["version"]
-        if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
             raise InvalidInputError(
                 f"invalid model version {text[:20]!r} in {uri[:120]!r}: expected a positive integer",
                 field="model_uri",

@@ -60,25 +60,6 @@ def content_hash(df: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a local CSV or Parquet file, with errors that say what is wrong."""
-    import pandas as pd
-
-    kind = _READERS.get(path.suffix.lower())
-    if kind is None:
-        raise InvalidInputError(
-            f"{path.name}: unsupported file type; use .csv or .parquet", field="path"
-        )
-    if not path.is_file():
-        raise InvalidInputError(f"{path} does not exist or is not a file", field="path")
-    try:
-        if kind == "csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path.name}: cannot read as {kind}: {exc}", field="path") from exc
-
-
 class DatasetService:
     def __init__(
         self, meta: MetadataStore, artifacts: ArtifactStore, audit: AuditLog, actor: str
@@ -99,9 +80,8 @@ class DatasetService:
                     f"{text[:80]!r}: pass a local CSV/Parquet path or a DataFrame", field="data"
                 )
             path = Path(text)
-            source = source or str(path.resolve())
-            df = read_table(path)
-        elif isinstance(data, pd.DataFrame):
+            return self._register_file(name, path, source or str(path.resolve()))
+        if isinstance(data, pd.DataFrame):
             df = data
         elif hasattr(data, "to_pandas"):  # pyarrow.Table, polars.DataFrame
             df = data.to_pandas()
@@ -132,11 +112,51 @@ class DatasetService:
         schema = {c: str(t) for c, t in zip(df.columns, df.dtypes, strict=True)}
         key = f"datasets/{name}/{digest}.parquet"
         self._store(key, df)
+        return self._add_version(name, digest, key, len(df), schema, profile, source)
+
+    def _register_file(self, name: str, path: Path, source: str) -> DatasetVersion:
+        """A CSV or Parquet file, read in chunks (:mod:`modelplane.data.ingest`): the same
+        version, hash and profile as the file read whole, in bounded memory."""
+        from modelplane.data.ingest import prepare_file
+
+        kind = _READERS.get(path.suffix.lower())
+        if kind is None:
+            raise InvalidInputError(
+                f"{path.name}: unsupported file type; use .csv or .parquet", field="path"
+            )
+        if not path.is_file():
+            raise InvalidInputError(f"{path} does not exist or is not a file", field="path")
+        with tempfile.TemporaryDirectory(prefix="mp-ds-") as tmp:
+            prepared = prepare_file(path, Path(tmp), kind)
+            existing = self._by_hash(name, prepared.digest)
+            if existing is not None:
+                return existing
+            profile = prepared.profile()
+            key = f"datasets/{name}/{prepared.digest}.parquet"
+            if self.artifacts.record(key) is None or not self.artifacts.exists(key):
+                self.artifacts.put_file(key, prepared.parquet)
+        schema = prepared.schema
+        return self._add_version(
+            name, prepared.digest, key, prepared.num_rows, schema, profile, source
+        )
+
+    def _add_version(
+        self,
+        name: str,
+        digest: str,
+        key: str,
+        num_rows: int,
+        schema: dict[str, str],
+        profile: dict[str, Any],
+        source: str | None,
+    ) -> DatasetVersion:
+        """Record the version whose data is stored under ``key`` (or find the one a
+        concurrent registration of the same content recorded first)."""
         row = {
             "content_hash": digest,
             "artifact_key": key,
-            "num_rows": len(df),
-            "num_columns": df.shape[1],
+            "num_rows": num_rows,
+            "num_columns": len(schema),
             "schema": schema,
             "profile": profile,
             "source": source,

@@ -42,8 +42,15 @@ class BatchingConfig(_Strict):
     )
 
 
+MAX_BATCH_ROWS = 100_000
+"""The most rows one request may carry on any endpoint (``limits.max_batch_rows`` is at most this)."""
+
+
 class LimitsConfig(_Strict):
     max_request_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024**3)
+    max_batch_rows: int = Field(
+        10_000, ge=1, le=MAX_BATCH_ROWS, description="rows per prediction request (413 beyond)"
+    )
     max_queue_rows: int = Field(8192, ge=1, le=10_000_000)
     timeout_ms: float = Field(10_000, gt=0, le=600_000, description="per-model time limit")
 

@@ -1,7 +1,13 @@
-"""Endpoint definitions in the metadata store: create/update (deploy), read, delete — audited."""
+"""Endpoint definitions in the metadata store: create/update (deploy), read, delete — audited.
+
+Deploying checks the functions of ``python`` graph steps against the modules an admin allowed
+(``Settings.step_modules``, :mod:`modelplane.core.callables`) before anything is stored, so a
+config naming ``os:system`` is refused (422) whether it comes from the SDK, the CLI or HTTP.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelplane.audit import AuditLog
+from modelplane.core.callables import resolve_function
 from modelplane.core.sql import now_ms
 from modelplane.endpoints.config import EndpointConfig, check_endpoint_name, parse_config
 from modelplane.errors import NotFoundError
@@ -38,15 +45,24 @@ class Endpoint:
 
 
 class EndpointService:
-    def __init__(self, meta: MetadataStore, audit: AuditLog, actor: str) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        audit: AuditLog,
+        actor: str,
+        *,
+        step_modules: Sequence[str] = (),
+    ) -> None:
         self.meta = meta
         self.audit = audit
         self.actor = actor
+        self.step_modules = tuple(step_modules)  # where python steps may take functions from
 
     def deploy(self, name: str, config: Any) -> Endpoint:
         """Create the endpoint or replace its config (a new generation)."""
         check_endpoint_name(name)
         cfg = parse_config(config)
+        check_python_steps(cfg, self.step_modules)
         doc = cfg.model_dump(mode="json")
         now = now_ms()
         with self.meta.write() as conn:
@@ -126,6 +142,24 @@ class EndpointService:
             self.audit.append(
                 conn, actor=self.actor, action=action, target=f"endpoints/{name}", after=details
             )
+
+
+def check_python_steps(config: EndpointConfig, step_modules: Sequence[str]) -> None:
+    """Resolve every python step's function against ``step_modules``; the first refusal raises,
+    naming the step's field as the config spells it (``graph.preprocess[1].function``, or
+    ``traffic.variants[0].graph.postprocess[0].function``)."""
+    for index, variant in enumerate(config.policy.variants):
+        graph = variant.graph
+        if graph is None:
+            continue
+        prefix = "graph" if config.traffic is None else f"traffic.variants[{index}].graph"
+        for section, steps in (
+            ("preprocess", graph.preprocess),
+            ("postprocess", graph.postprocess),
+        ):
+            for i, step in enumerate(steps):
+                if step.type == "python":
+                    resolve_function(step.function or "", step_modules, f"{prefix}.{section}[{i}]")
 
 
 def _record(row: Any) -> Endpoint:

@@ -91,9 +91,10 @@ class Graph:
         )
 
     @classmethod
-    def compile(cls, variant: VariantConfig) -> Graph:
-        """Compile one variant (a model URI or a graph): python functions are imported now, step
-        parameters checked now."""
+    def compile(cls, variant: VariantConfig, *, step_modules: Sequence[str] = ()) -> Graph:
+        """Compile one variant (a model URI or a graph): step parameters are checked now, and
+        python functions resolved now, from the modules in ``step_modules`` only (the admin's
+        ``Settings.step_modules``; empty: python steps are refused)."""
         if variant.graph is None:
             if variant.model is None:
                 raise InvalidInputError("the variant has neither model nor graph", field="model")
@@ -106,18 +107,20 @@ class Graph:
         label_map = (
             None if graph.label_map is None else {str(k): v for k, v in graph.label_map.items()}
         )
-        post = _Post(graph.threshold, label_map, tuple(compile_postprocess(graph.postprocess)))
-        return cls(graph.models, graph.ensemble, compile_preprocess(graph.preprocess), post)
+        pre_steps = compile_preprocess(graph.preprocess, step_modules)
+        post_steps = compile_postprocess(graph.postprocess, step_modules)
+        post = _Post(graph.threshold, label_map, tuple(post_steps))
+        return cls(graph.models, graph.ensemble, pre_steps, post)
 
     @classmethod
-    def from_config(cls, config: EndpointConfig) -> Graph:
+    def from_config(cls, config: EndpointConfig, *, step_modules: Sequence[str] = ()) -> Graph:
         """The graph of an endpoint with one variant (the ``model``/``graph`` shorthand)."""
         variants = config.policy.variants
         if len(variants) != 1:
             raise InvalidInputError(
                 f"the endpoint has {len(variants)} variants; compile one of them", field="traffic"
             )
-        return cls.compile(variants[0])
+        return cls.compile(variants[0], step_modules=step_modules)
 
     # -- what the graph is made of ------------------------------------------------------------
 

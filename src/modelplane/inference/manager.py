@@ -285,7 +285,7 @@ class EndpointManager:
         fallback = await handle_for(config.fallback.model) if config.fallback.model else None
         variants = []
         for variant in config.policy.variants:
-            graph = Graph.compile(variant)
+            graph = Graph.compile(variant, step_modules=self.ws.settings.step_modules)
             handles = [await handle_for(uri, may_fail=degrade) for uri in graph.model_uris]
             variants.append(LiveVariant(variant.name, graph, handles, variant.weight))
         return LiveEndpoint(name, config, generation, variants, fallback, wanted)

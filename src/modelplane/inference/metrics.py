@@ -131,6 +131,14 @@ class ServingMetrics:
             multiprocess_mode="livemax",
         )
 
+        self.denials = Counter(
+            "modelplane_auth_denials",
+            "Requests refused at the door: no, bad, expired or revoked token (401), too low a "
+            "role or out of scope (403), rate limited (429), by status and reason.",
+            ["code", "reason"],
+            registry=r,
+        )
+
     def for_version(self, endpoint: str, version: str) -> VersionMetrics:
         return VersionMetrics(
             latency=self.latency.labels(endpoint, version),

@@ -43,6 +43,7 @@ class InferenceRequest(msgspec.Struct):
     rows: int = 0
     options: Any = None  # what the protocol needs to answer (v2: id, requested outputs)
     result: InferenceResult | None = None  # set by the predict stage
+    client: str | None = None  # the caller's address (failed authentications are counted by it)
 
 
 class InferenceResult(msgspec.Struct):

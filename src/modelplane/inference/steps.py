@@ -10,22 +10,26 @@ is never modified; pandas' copy-on-write makes the shallow copies cheap). All ar
 ``clip``     bound values to ``lower``/``upper`` in ``columns`` (default: every numeric column).
 ``scale``    ``(x - mean[c]) / std[c]`` for the columns of ``mean`` (or ``columns``); a zero,
              negative or non-finite ``std`` is rejected when the graph is compiled.
-``python``   ``function`` = ``'package.module:function'``, imported with :mod:`importlib` when the
-             graph is compiled. Any importable callable is accepted: endpoints are deployed by
-             operators, who can run code on the server anyway, so this is configuration, not a
-             sandbox. In ``preprocess`` the function receives and returns a DataFrame; in
-             ``postprocess`` it receives and returns ``{"outputs": list, "probabilities":
-             list | None}``.
+``python``   ``function`` = ``'package.module:function'``, resolved when the graph is compiled,
+             and only from the modules an admin allowed (``MODELPLANE_STEP_MODULES``, i.e.
+             ``Settings.step_modules``; a module allows its submodules; empty: no python steps).
+             The name is checked *before* anything is imported, the function is looked up with
+             ``getattr`` on the allowed module only, and its ``__module__`` must be allowed too,
+             so ``os:system``, ``builtins:eval``, ``modelplane.x:y`` (unless listed) or
+             ``allowed_mod:os.system`` are refused (:mod:`modelplane.core.callables`). The
+             endpoint service applies the same check when a config is deployed. In
+             ``preprocess`` the function receives and returns a DataFrame; in ``postprocess`` it
+             receives and returns ``{"outputs": list, "probabilities": list | None}``.
 
 Configuration problems raise :class:`InvalidInputError` naming the step
-(``graph.preprocess[2].function``); problems with the data raise :class:`SchemaValidationError`
-naming the column. Failures *inside* python functions are turned into ``StepError`` by
+(``graph.preprocess[2].function``; a function outside the allowed modules:
+:class:`~modelplane.errors.UnsafeInputError`, HTTP 422); problems with the data raise
+:class:`SchemaValidationError` naming the column. Failures *inside* python functions are turned into ``StepError`` by
 :mod:`modelplane.inference.graph`, which runs the steps.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from modelplane.core.callables import resolve_function
 from modelplane.endpoints.config import Step
 from modelplane.errors import InvalidInputError, SchemaValidationError
 
@@ -62,12 +67,17 @@ class CompiledStep:
 # -- compiling ----------------------------------------------------------------------------------
 
 
-def compile_preprocess(steps: Sequence[Step]) -> list[CompiledStep]:
-    """Compile ``graph.preprocess``; bad parameters or unimportable functions raise here."""
-    return [_compile(step, f"graph.preprocess[{i}]") for i, step in enumerate(steps)]
+def compile_preprocess(
+    steps: Sequence[Step], step_modules: Sequence[str] = ()
+) -> list[CompiledStep]:
+    """Compile ``graph.preprocess``; bad parameters, functions outside ``step_modules`` (the
+    allowed modules) or unimportable functions raise here."""
+    return [_compile(step, f"graph.preprocess[{i}]", step_modules) for i, step in enumerate(steps)]
 
 
-def compile_postprocess(steps: Sequence[Step]) -> list[CompiledStep]:
+def compile_postprocess(
+    steps: Sequence[Step], step_modules: Sequence[str] = ()
+) -> list[CompiledStep]:
     """Compile ``graph.postprocess``: only ``python`` steps act on predictions."""
     compiled = []
     for i, step in enumerate(steps):
@@ -78,12 +88,12 @@ def compile_postprocess(steps: Sequence[Step]) -> list[CompiledStep]:
                 "use threshold and label_map for labels",
                 field=f"{where}.type",
             )
-        fn = load_function(step.function or "", where)
+        fn = load_function(step.function or "", where, step_modules)
         compiled.append(CompiledStep(where, "python", fn, step.function))
     return compiled
 
 
-def _compile(step: Step, where: str) -> CompiledStep:
+def _compile(step: Step, where: str, step_modules: Sequence[str]) -> CompiledStep:
     if step.type == "select":
         return CompiledStep(where, "select", _select(_names(step.columns, where), where))
     if step.type == "rename":
@@ -95,7 +105,7 @@ def _compile(step: Step, where: str) -> CompiledStep:
     if step.type == "scale":
         return CompiledStep(where, "scale", _scale(step, where))
     if step.type == "python":
-        fn = load_function(step.function or "", where)
+        fn = load_function(step.function or "", where, step_modules)
         return CompiledStep(where, "python", _python_frame(fn), step.function)
     raise InvalidInputError(f"{where}: unknown step type {step.type!r}", field=f"{where}.type")
 
@@ -107,36 +117,11 @@ def _names(columns: Sequence[str] | None, where: str) -> tuple[str, ...]:
     return names
 
 
-def load_function(path: str, where: str) -> Callable[..., Any]:
-    """Import ``'package.module:function'``; any failure is an InvalidInputError naming ``where``."""
-    module_name, _, attr = path.partition(":")
-    field = f"{where}.function"
-    if not module_name or not attr:
-        raise InvalidInputError(
-            f"{where}: function must look like 'package.module:function', got {path!r}",
-            field=field,
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or whatever the module raises while importing
-        raise InvalidInputError(
-            f"{where}: cannot import module {module_name!r} for python step: "
-            f"{type(exc).__name__}: {exc}",
-            field=field,
-        ) from None
-    target: Any = module
-    for part in attr.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise InvalidInputError(
-                f"{where}: module {module_name!r} has no attribute {attr!r}", field=field
-            ) from None
-    if not callable(target):
-        raise InvalidInputError(
-            f"{where}: {path!r} is a {type(target).__name__}, not a callable", field=field
-        )
-    return target  # type: ignore[no-any-return]
+def load_function(path: str, where: str, allowed: Sequence[str] = ()) -> Callable[..., Any]:
+    """The function ``'package.module:function'`` names, if it is one of the ``allowed`` modules'
+    (nothing is imported before the name passed); any failure is an InvalidInputError naming
+    ``{where}.function`` (UnsafeInputError for names outside ``allowed``)."""
+    return resolve_function(path, allowed, where)
 
 
 # -- the steps ----------------------------------------------------------------------------------

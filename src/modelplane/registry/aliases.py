@@ -7,12 +7,17 @@ because it always means the newest version.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_alias, check_name
+from modelplane.core.roles import Role
 from modelplane.core.sql import now_ms, upsert
 from modelplane.errors import InvalidInputError, NotFoundError
+from modelplane.registry.alias_rules import AliasRules
 from modelplane.registry.queries import model_id
 from modelplane.registry.records import AliasChange
 from modelplane.stores.metadata import MetadataStore
@@ -21,11 +26,24 @@ from modelplane.stores.metadata.schema import model_alias_history, model_aliases
 RESERVED_ALIASES = ("latest",)
 
 
+class _Refused(Exception):
+    """A protected alias: leave the write transaction, then audit the refusal."""
+
+
 class Aliases:
-    def __init__(self, meta: MetadataStore, audit: AuditLog, actor: str) -> None:
+    def __init__(
+        self, meta: MetadataStore, audit: AuditLog, actor: str, role: Role | None = None
+    ) -> None:
         self.meta = meta
         self.audit = audit
         self.actor = actor
+        self.role = role
+        self.rules = AliasRules(meta, audit, actor)
+
+    def _guard(self, conn: Connection, name: str, alias: str, tags: dict[str, Any] | None) -> None:
+        reason = self.rules.check_move(conn, name, alias, self.role, tags)
+        if reason is not None:
+            raise _Refused(reason)
 
     def set(self, name: str, alias: str, version: int, *, reason: str | None = None) -> None:
         """Point ``alias`` of model ``name`` at ``version`` (which must exist)."""
@@ -39,15 +57,22 @@ class Aliases:
             raise InvalidInputError(
                 f"version must be a positive integer, got {version!r}", field="version"
             )
+        try:
+            self._set(name, alias, version, reason)
+        except _Refused as refused:
+            self.rules.refuse(name, alias, version, str(refused))
+
+    def _set(self, name: str, alias: str, version: int, reason: str | None) -> None:
         with self.meta.write() as conn:
-            mid = model_id(conn, name)
+            mid = model_id(conn, name, lock=True)
             exists = conn.execute(
-                sa.select(model_versions.c.id).where(
+                sa.select(model_versions.c.id, model_versions.c.tags).where(
                     model_versions.c.model_id == mid, model_versions.c.version == version
                 )
             ).first()
             if exists is None:
                 raise NotFoundError(f"model {name!r} has no version {version}", field="version")
+            self._guard(conn, name, alias, dict(exists.tags or {}))
             old = conn.execute(
                 sa.select(model_aliases.c.version).where(
                     model_aliases.c.model_id == mid, model_aliases.c.alias == alias
@@ -94,8 +119,15 @@ class Aliases:
     def delete(self, name: str, alias: str, *, reason: str | None = None) -> None:
         check_name(name, "model name")
         check_alias(alias)
+        try:
+            self._delete(name, alias, reason)
+        except _Refused as refused:
+            self.rules.refuse(name, alias, None, str(refused))
+
+    def _delete(self, name: str, alias: str, reason: str | None) -> None:
         with self.meta.write() as conn:
-            mid = model_id(conn, name)
+            mid = model_id(conn, name, lock=True)
+            self._guard(conn, name, alias, None)
             old = conn.execute(
                 sa.select(model_aliases.c.version).where(
                     model_aliases.c.model_id == mid, model_aliases.c.alias == alias

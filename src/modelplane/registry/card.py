@@ -1,15 +1,28 @@
-"""Generated model cards (markdown): what the model is, its inputs, metrics, lineage."""
+"""Generated model cards (markdown): what the model is, its inputs, metrics, lineage.
+
+Every piece of user text (description, names, tags, params, metric names, classes) is escaped:
+HTML special characters become entities and markdown link/image/code syntax is backslashed, so a
+card rendered to HTML anywhere (the web UI, a report) shows the text and never runs or links it
+(stored XSS through a model description, CVE-2024-27132 in a peer).
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]()!|"})
+
+
+def _text(value: Any) -> str:
+    """User text, inert in markdown and in the HTML it renders to."""
+    return html.escape(str(value).translate(_MARKDOWN), quote=False)
+
 
 def _cell(value: Any) -> str:
-    text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")[:200]
+    return _text(str(value).replace("\n", " ")[:200])
 
 
 def render_card(
@@ -34,7 +47,7 @@ def render_card(
     created = datetime.fromtimestamp(created_at / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Model card: {name} v{version}", ""]
     if description:
-        lines += [description, ""]
+        lines += [_text(description), ""]
     lines += [
         "## Overview",
         "",

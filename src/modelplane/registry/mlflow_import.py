@@ -24,7 +24,8 @@ from typing import Any, Final
 import numpy as np
 import yaml
 
-from modelplane.errors import FlavorError
+from modelplane.core.safepaths import check_member_name
+from modelplane.errors import FlavorError, InvalidInputError
 from modelplane.registry.flavors import flavor_for
 from modelplane.registry.signature import ColumnSpec, Signature, dtype_name, infer_signature
 
@@ -183,18 +184,14 @@ def _member(root: pathlib.Path, relative: object, key: str) -> pathlib.Path:
     """The regular file ``relative`` (a path from MLmodel) inside ``root``, else FlavorError."""
     if not isinstance(relative, str) or not relative or "\x00" in relative:
         raise FlavorError(f"MLmodel key {key!r} must name a file in the model", field=key)
-    parts = relative.replace("\\", "/").split("/")
-    if (
-        relative.startswith(("/", "\\"))
-        or pathlib.PureWindowsPath(relative).drive
-        or pathlib.PurePosixPath(relative).is_absolute()
-        or ".." in parts
-    ):
+    try:
+        clean = check_member_name(relative, field=key)  # the check every outside name takes
+    except InvalidInputError as exc:
         raise FlavorError(
-            f"MLmodel key {key!r} must be a relative path inside the model, got {relative!r}",
+            f"MLmodel key {key!r} must be a relative path inside the model: {exc.message}",
             field=key,
-        )
-    path = (root / relative).resolve()
+        ) from None
+    path = (root / clean).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise FlavorError(f"MLmodel key {key!r}: no file {relative!r} in the model", field=key)
     return path

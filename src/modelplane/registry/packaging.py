@@ -9,8 +9,8 @@ two steps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,16 @@ class SavedModel:
     flavor_info: dict[str, Any]
     signature: dict[str, Any]
     tags: dict[str, Any] = field(default_factory=dict)
+
+
+def with_pii(saved: SavedModel, columns: Sequence[str]) -> SavedModel:
+    """``saved`` with the input ``columns`` marked as personal data in its signature (unknown
+    names are refused, naming them); the local registry and the remote client both call it."""
+    if not columns:
+        return saved
+    from modelplane.registry.signature import mark_pii
+
+    return replace(saved, signature=mark_pii(saved.signature, columns))
 
 
 def local_model_source(source: str | Path) -> Path:

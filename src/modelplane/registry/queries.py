@@ -21,11 +21,17 @@ from modelplane.stores.metadata.schema import (
 )
 
 
-def model_id(conn: Connection, name: str) -> int:
-    """The id of the registered model ``name``; :class:`NotFoundError` when there is none."""
-    found = conn.execute(
-        sa.select(registered_models.c.id).where(registered_models.c.name == name)
-    ).scalar()
+def model_id(conn: Connection, name: str, *, lock: bool = False) -> int:
+    """The id of the registered model ``name``; :class:`NotFoundError` when there is none.
+
+    ``lock``: hold the model's row until the transaction ends (``SELECT … FOR UPDATE``; SQLite
+    writers are serialised already), so changes to one model's aliases happen one at a time and
+    each sees the one before it.
+    """
+    query = sa.select(registered_models.c.id).where(registered_models.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    found = conn.execute(query).scalar()
     if found is None:
         raise NotFoundError(f"no model named {name!r}", field="model")
     return int(found)

@@ -26,6 +26,8 @@ class VersionFacts:
     params: Mapping[str, Any] | None = None
     tags: Mapping[str, Any] | None = None
     description: str = ""
+    #: input columns to mark as personal data in the signature (see ``signature.mark_pii``)
+    pii: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

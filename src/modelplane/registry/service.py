@@ -23,12 +23,19 @@ import sqlalchemy as sa
 
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_name
+from modelplane.core.roles import Role
 from modelplane.core.uris import ModelRef, is_model_uri, parse_model_uri
 from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
+from modelplane.registry.alias_rules import AliasRules, check_reserved_tags
 from modelplane.registry.aliases import Aliases
 from modelplane.registry.examples import INPUT_EXAMPLE
 from modelplane.registry.loaded import LoadedModel
-from modelplane.registry.packaging import SavedModel, save_mlflow_directory, save_object
+from modelplane.registry.packaging import (
+    SavedModel,
+    save_mlflow_directory,
+    save_object,
+    with_pii,
+)
 from modelplane.registry.queries import model_id, model_rows, version_rows
 from modelplane.registry.records import AliasChange, ModelVersion, RegisteredModel, VersionFacts
 from modelplane.registry.versions import MAX_DESCRIPTION, VersionRecorder, clean_mapping
@@ -46,14 +53,21 @@ class RegistryService:
         actor: str,
         *,
         cache_dir: Path,
+        role: Role | None = None,
     ) -> None:
         self.meta = meta
         self.artifacts = artifacts
         self.audit = audit
         self.actor = actor
         self.cache_dir = cache_dir
+        self.role = role  # the caller's role when it came from a token (None: the owner)
         self._versions = VersionRecorder(meta, artifacts, audit, actor)
-        self._aliases = Aliases(meta, audit, actor)
+        self._aliases = Aliases(meta, audit, actor, role)
+
+    @property
+    def alias_rules(self) -> AliasRules:
+        """Who may move which alias (:mod:`modelplane.registry.alias_rules`)."""
+        return self._aliases.rules
 
     # -- registering ----------------------------------------------------------------------------
 
@@ -83,7 +97,7 @@ class RegistryService:
                 saved = save_mlflow_directory(model, Path(tmp))
             else:
                 saved = save_object(model, X_example, Path(tmp))
-            return self._record(name, saved, Path(tmp), facts)
+            return self._record(name, with_pii(saved, facts.pii), Path(tmp), facts)
 
     def import_model(
         self,
@@ -107,6 +121,7 @@ class RegistryService:
     def _record(
         self, name: str, saved: SavedModel, folder: Path, facts: VersionFacts
     ) -> ModelVersion:
+        check_reserved_tags(facts.tags, self.role)
         if saved.tags:  # what the source implies (source: mlflow), under the caller's own tags
             facts = replace(facts, tags={**saved.tags, **dict(facts.tags or {})})
         version = self._versions.record(name, saved, folder, facts)
@@ -258,6 +273,7 @@ class RegistryService:
                 raise InvalidInputError("description too long or not a string", field="description")
             values["description"] = description
         if tags is not None:
+            check_reserved_tags(tags, self.role)
             values["tags"] = {**current.tags, **clean_mapping(tags, "tags")}
         if not values:
             return current
@@ -303,6 +319,15 @@ class RegistryService:
         """The version's files in the local cache, each verified against the registry record."""
         local = self.cache_dir / "models" / mv.artifact_key.removeprefix("models/")
         return self.artifacts.get_dir(mv.artifact_key, mv.files, local)
+
+    def verify(self, ref: str | ModelRef) -> ModelVersion:
+        """The version ``ref`` names, after reading every one of its stored files and checking
+        it against its recorded SHA-256 (IntegrityError, 409, naming the file, when one does not
+        match): deploying checks this, so serving nodes never meet a corrupted model."""
+        mv = self.resolve(ref)
+        with tempfile.TemporaryDirectory(prefix="mp-verify-") as tmp:
+            self.artifacts.get_dir(mv.artifact_key, mv.files, Path(tmp) / "files")
+        return mv
 
     def load(self, ref: str | ModelRef | ModelVersion) -> LoadedModel:
         from modelplane.registry.flavors import get_flavor

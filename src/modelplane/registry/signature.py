@@ -6,12 +6,17 @@ whether the model takes a table (``"dataframe"``) or an array (``"tensor"``), an
 or ``"unknown"``). :func:`validate_dataframe` checks a request table against a signature and
 raises :class:`~modelplane.errors.SchemaValidationError` naming the offending column. pandas is
 imported only inside the functions that need it.
+
+Input columns holding personal data are marked ``"pii": true`` in the signature's JSON
+(:func:`mark_pii`, from ``register_model(..., pii=[...])``); the key is absent for other columns,
+so signatures written before the flag existed read as they did.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,10 +30,18 @@ _PREDICT_ROWS = 5
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """One input column: its name and a numpy dtype string (``"float64"``, ``"object"``, ...)."""
+    """One input column: its name, a numpy dtype string (``"float64"``, ``"object"``, ...) and
+    whether it holds personal data (``pii``)."""
 
     name: str
     dtype: str
+    pii: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "dtype": self.dtype}
+        if self.pii:
+            out["pii"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -46,10 +59,14 @@ class Signature:
     def column_names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.inputs)
 
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.inputs if column.pii)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict; class labels become plain ints, floats, bools or strings."""
         return {
-            "inputs": [{"name": c.name, "dtype": c.dtype} for c in self.inputs],
+            "inputs": [c.to_dict() for c in self.inputs],
             "input_kind": self.input_kind,
             "tensor_shape": None if self.tensor_shape is None else list(self.tensor_shape),
             "output_kind": self.output_kind,
@@ -64,7 +81,7 @@ class Signature:
             raise InvalidInputError("a signature must be a JSON object", field="signature")
         try:
             inputs = tuple(
-                ColumnSpec(name=_text(c["name"]), dtype=_text(c["dtype"]))
+                ColumnSpec(name=_text(c["name"]), dtype=_text(c["dtype"]), pii=_flag(c))
                 for c in data.get("inputs") or ()
             )
             shape = data.get("tensor_shape")
@@ -93,6 +110,57 @@ def _text(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value
+
+
+def _flag(column: Mapping[str, Any]) -> bool:
+    value = column.get("pii", False)
+    if not isinstance(value, bool):
+        raise TypeError(f"'pii' must be true or false, got {type(value).__name__}")
+    return value
+
+
+def pii_names(columns: object) -> tuple[str, ...]:
+    """``columns`` (the ``pii`` argument of ``register_model``) as column names, checked for
+    shape only: a list of strings, or None for none."""
+    if columns is None:
+        return ()
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, Iterable):
+        raise InvalidInputError(
+            "pii must be a list of input column names, e.g. pii=['email']", field="pii"
+        )
+    names = tuple(columns)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise InvalidInputError(
+            f"pii must list column names as strings, got {type(bad[0]).__name__}", field="pii"
+        )
+    return names
+
+
+def mark_pii(signature: Mapping[str, Any], columns: object) -> dict[str, Any]:
+    """``signature`` (a :meth:`Signature.to_dict`) with the input ``columns`` marked ``pii``.
+
+    A name that is not an input column of the signature is refused (InvalidInputError, field
+    ``pii``), naming it and the columns there are.
+    """
+    names = pii_names(columns)
+    if not names:
+        return dict(signature)
+    parsed = Signature.from_dict(dict(signature))
+    known = parsed.column_names
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        there = ", ".join(repr(n) for n in known[:20]) or "none (no input example was given)"
+        more = f" and {len(known) - 20} more" if len(known) > 20 else ""
+        raise InvalidInputError(
+            f"pii: {', '.join(repr(n[:100]) for n in unknown[:5])} "
+            f"{'is not an input column' if len(unknown) == 1 else 'are not input columns'} "
+            f"of the model; its input columns are {there}{more}",
+            field="pii",
+        )
+    wanted = set(names)
+    inputs = tuple(replace(c, pii=c.pii or c.name in wanted) for c in parsed.inputs)
+    return replace(parsed, inputs=inputs).to_dict()
 
 
 def plain_scalar(value: Any) -> Any:
@@ -298,6 +366,8 @@ __all__ = [
     "Signature",
     "dtype_name",
     "infer_signature",
+    "mark_pii",
+    "pii_names",
     "plain_scalar",
     "validate_dataframe",
 ]

@@ -143,11 +143,13 @@ def register_model(
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str = "",
+    pii: list[str] | None = None,
 ) -> ModelVersion:
     """Register a model object (or a local MLflow model directory) as the next version of ``name``.
 
     With ``run``, the version records the run, and the run's params are used unless ``params`` is
-    given; ``datasets`` become the version's lineage (and are linked to the run).
+    given; ``datasets`` become the version's lineage (and are linked to the run). ``pii`` names
+    input columns holding personal data: they are marked ``"pii": true`` in the signature.
     """
     return _local().register_model(
         name,
@@ -159,6 +161,7 @@ def register_model(
         params=params,
         tags=tags,
         description=description,
+        pii=pii,
     )
 
 

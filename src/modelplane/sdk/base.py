@@ -19,6 +19,7 @@ from modelplane.core.operations import Operations
 from modelplane.data.records import dataset_version_ids
 from modelplane.errors import InvalidInputError
 from modelplane.registry.records import VersionFacts
+from modelplane.registry.signature import pii_names
 from modelplane.tracking.handle import RunHandle
 
 if TYPE_CHECKING:
@@ -155,11 +156,14 @@ class BaseClient(Operations, Generic[R], abc.ABC):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         description: str = "",
+        pii: list[str] | None = None,
     ) -> ModelVersion:
         """With ``run``, the version records the run and takes the run's params unless
         ``params`` is given; ``datasets`` become the version's lineage and are linked to the
-        run as its training data."""
+        run as its training data. ``pii`` marks input columns as personal data in the
+        signature (unknown names are refused)."""
         check_name(name, "model name")
+        pii_columns = pii_names(pii)  # its shape is checked before anything is saved
         run_id = run if isinstance(run, str) or run is None else run.id
         ds_ids = dataset_version_ids(datasets)
         if run_id is not None:
@@ -167,7 +171,9 @@ class BaseClient(Operations, Generic[R], abc.ABC):
                 params = self.get_run(run_id).params
             for ds_id in ds_ids:
                 self._link_dataset(run_id, ds_id, "training")
-        facts = VersionFacts(run_id, tuple(ds_ids), metrics, params, tags, description)
+        facts = VersionFacts(
+            run_id, tuple(ds_ids), metrics, params, tags, description, pii=pii_columns
+        )
         return self._register_version(name, model, X_example, facts)
 
     def import_model(self, path: str | Path, name: str, **kwargs: Any) -> ModelVersion:

@@ -153,10 +153,10 @@ class LocalClient(BaseClient[Run]):
         from modelplane.endpoints.config import parse_config
 
         config = parse_config(document)
-        # Every model URI must resolve now, as the server checks on deploy: a typo fails here,
-        # not later on the serving nodes.
+        # Every model URI must resolve now, and its files match their checksums, as the server
+        # checks on deploy: a typo or a corrupted file fails here, not later on serving nodes.
         for uri in config.model_uris:
-            self._ws.registry.resolve(uri)
+            self._ws.registry.verify(uri)
         return self._ws.endpoints.deploy(endpoint, config).to_dict()
 
     def get_endpoint(self, endpoint: str) -> dict[str, Any]:

@@ -22,9 +22,10 @@ from fastapi import FastAPI
 
 from modelplane import __version__
 from modelplane.config import ServerSettings
+from modelplane.serving.auth import TokenAuthorizer
 from modelplane.serving.fastpath import FastPath
-from modelplane.serving.permissions import AllowAll, Authorizer
-from modelplane.serving.server import Server, check_bind
+from modelplane.serving.permissions import OPEN_PATHS, AllowAll, Authorizer, Permission, require
+from modelplane.serving.server import Server, check_bind, tokens_required
 
 if TYPE_CHECKING:
     from modelplane.context import Workspace
@@ -71,14 +72,61 @@ def build_api(server: Server) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         summary="ML platform server: Open Inference Protocol v2, native JSON, control plane.",
+        openapi_url=None,  # declared below, behind a permission like every other route
+        docs_url=None,
+        redoc_url=None,
     )
     api.state.workspace = server.ws
-    api.state.authorizer = server.authorizer
     api.state.server = server
     install_handlers(api)
     api.include_router(build_data_router(server))
     api.include_router(build_router())
+    _declare_docs(api)
     return api
+
+
+def _declare_docs(api: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs`` for viewers (FastAPI's own would be open to anyone)."""
+    from fastapi import Depends
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    viewer = [Depends(require(Permission.VIEWER))]
+
+    @api.get("/openapi.json", include_in_schema=False, dependencies=viewer)
+    def openapi() -> JSONResponse:
+        return JSONResponse(_with_bearer(api.openapi()))
+
+    @api.get("/docs", include_in_schema=False, dependencies=viewer)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="modelplane API")
+
+
+def _with_bearer(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare bearer tokens in the OpenAPI document: every operation needs one, except the
+    open probes (clients and conformance checkers then know where a token goes)."""
+    if "bearer" in document.get("components", {}).get("securitySchemes", {}):
+        return document
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token: modelplane token create --role ROLE",
+    }
+    document["security"] = [{"bearer": []}]
+    for path in OPEN_PATHS:
+        for operation in document.get("paths", {}).get(path, {}).values():
+            operation["security"] = []
+    return document
+
+
+def authorizer_for(workspace: Workspace, settings: ServerSettings) -> Authorizer:
+    """The authorizer ``MODELPLANE_AUTH`` asks for at this bind address: tokens (required, or
+    optional on loopback in ``auto`` mode) or, with ``off``, none."""
+    required = tokens_required(settings.host, workspace.settings.auth, settings.insecure)
+    if required is None:
+        return AllowAll()
+    return TokenAuthorizer(workspace.tokens, required=required)
 
 
 def create_app(
@@ -104,8 +152,10 @@ def create_app(
         settings = replace(settings, poll_interval=poll_interval)
     if drain_seconds is not None:
         settings = replace(settings, drain_seconds=drain_seconds)
-    if authorizer is None or isinstance(authorizer, AllowAll):
-        check_bind(settings.host, workspace.settings.auth, settings.insecure)
+    if authorizer is None:
+        authorizer = authorizer_for(workspace, settings)
+    elif isinstance(authorizer, AllowAll):
+        check_bind(settings.host, "off", settings.insecure)
     server = Server(workspace, authorizer=authorizer, settings=settings, sinks=sinks)
     return FastPath(server, build_api(server))
 

@@ -10,24 +10,53 @@ from __future__ import annotations
 
 from typing import Any
 
-# Depends, Request and Response are module globals: FastAPI resolves the routes' (string,
-# postponed) annotations here; imported locally, /openapi.json failed with 500.
+# Depends, Request, Response and the path types are module globals: FastAPI resolves the
+# routes' (string, postponed) annotations here; imported locally, /openapi.json failed with 500.
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from modelplane import __version__
 from modelplane.errors import NotFoundError, UnavailableError
 from modelplane.inference.live import ModelHandle
+from modelplane.serving.data_schema import (
+    AUTH_ERRORS,
+    ENDPOINT_PARAM,
+    HEADER_LENGTH_PARAM,
+    METRICS_RESPONSES,
+    NATIVE_REQUEST,
+    V2_REQUEST,
+    VERSION_PARAM,
+    EndpointPath,
+    Liveness,
+    ModelReadiness,
+    Readiness,
+    V2ModelMetadata,
+    V2ServerMetadata,
+    VersionPath,
+    health_responses,
+    prediction_responses,
+    ready_responses,
+    request_body,
+)
+from modelplane.serving.http_errors import error_responses
 from modelplane.serving.permissions import Permission, require
 from modelplane.serving.protocols import v2
 from modelplane.serving.routes import DATA_ROUTES, DataRoute
 from modelplane.serving.server import Server
+
+METADATA_ERRORS = error_responses(*AUTH_ERRORS, 404, 422, 503, v2=True)
 
 
 def build_data_router(server: Server) -> APIRouter:
     router = APIRouter()
     viewer = [Depends(require(Permission.VIEWER))]
     for route in DATA_ROUTES:
+        v2_route = route.protocol.v2_errors
+        params = [ENDPOINT_PARAM]
+        if "{version}" in route.template:
+            params.append(VERSION_PARAM)
+        if v2_route:
+            params.append(HEADER_LENGTH_PARAM)
         router.add_api_route(
             route.template,
             _data_endpoint(server, route),
@@ -35,11 +64,23 @@ def build_data_router(server: Server) -> APIRouter:
             tags=[route.tag],
             summary=route.summary,
             dependencies=[Depends(require(route.permission))],
+            responses=prediction_responses(v2_route),
+            openapi_extra={
+                "parameters": params,
+                **request_body(V2_REQUEST if v2_route else NATIVE_REQUEST, binary=v2_route),
+            },
         )
     _health(router, server, viewer)
     _v2_metadata(router, server, viewer)
 
-    @router.get("/metrics", tags=["monitoring"], dependencies=viewer, summary="Prometheus metrics")
+    @router.get(
+        "/metrics",
+        tags=["monitoring"],
+        dependencies=viewer,
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses=METRICS_RESPONSES,
+    )
     def metrics() -> Response:
         return Response(server.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
@@ -48,8 +89,9 @@ def build_data_router(server: Server) -> APIRouter:
         tags=["endpoints"],
         dependencies=viewer,
         summary="What an endpoint serves right now in this process",
+        responses=error_responses(*AUTH_ERRORS, 404, 422),
     )
-    def endpoint_status(endpoint: str) -> dict[str, Any]:
+    def endpoint_status(endpoint: EndpointPath) -> dict[str, Any]:
         return _status(server, endpoint)
 
     return router
@@ -79,16 +121,35 @@ def _data_endpoint(server: Server, route: DataRoute) -> Any:
 
 
 def _health(router: APIRouter, server: Server, viewer: list[Any]) -> None:
-    @router.get("/v2/health/live", tags=["v2"], dependencies=viewer, summary="Liveness")
+    # The probes are open (OPEN_PATHS): the fast path answers them before any check.
+    @router.get(
+        "/v2/health/live",
+        tags=["v2"],
+        summary="Liveness",
+        response_model=None,
+        responses=health_responses(Liveness, not_ready=False),
+    )
     def live() -> dict[str, bool]:
         return {"live": True}
 
-    @router.get("/v2/health/ready", tags=["v2"], dependencies=viewer, summary="Readiness")
+    @router.get(
+        "/v2/health/ready",
+        tags=["v2"],
+        summary="Readiness",
+        responses=health_responses(Readiness, not_ready=True),
+    )
     def ready() -> Response:
         ok = server.ready
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    @router.get("/v2", tags=["v2"], dependencies=viewer, summary="Server metadata")
+    @router.get(
+        "/v2",
+        tags=["v2"],
+        dependencies=viewer,
+        summary="Server metadata",
+        response_model=None,
+        responses={200: {"model": V2ServerMetadata}, **error_responses(*AUTH_ERRORS, v2=True)},
+    )
     def server_metadata() -> dict[str, Any]:
         return {"name": "modelplane", "version": __version__, "extensions": ["binary_tensor_data"]}
 
@@ -121,8 +182,21 @@ def _v2_metadata(router: APIRouter, server: Server, viewer: list[Any]) -> None:
         live_ep.variant_for_version(version)  # 404 for a version no variant serves
         return JSONResponse({"name": endpoint, "ready": True})
 
-    @router.get("/v2/models/{endpoint}", tags=["v2"], dependencies=viewer, summary="Model metadata")
-    def model_metadata(endpoint: str) -> dict[str, Any]:
+    described: dict[int | str, dict[str, Any]] = {
+        200: {"model": V2ModelMetadata},
+        **METADATA_ERRORS,
+    }
+    ready: dict[int | str, dict[str, Any]] = {200: {"model": ModelReadiness}, **ready_responses()}
+
+    @router.get(
+        "/v2/models/{endpoint}",
+        tags=["v2"],
+        dependencies=viewer,
+        summary="Model metadata",
+        response_model=None,
+        responses=described,
+    )
+    def model_metadata(endpoint: EndpointPath) -> dict[str, Any]:
         return metadata(endpoint, None)
 
     @router.get(
@@ -130,14 +204,20 @@ def _v2_metadata(router: APIRouter, server: Server, viewer: list[Any]) -> None:
         tags=["v2"],
         dependencies=viewer,
         summary="Model version metadata",
+        response_model=None,
+        responses=described,
     )
-    def model_version_metadata(endpoint: str, version: str) -> dict[str, Any]:
+    def model_version_metadata(endpoint: EndpointPath, version: VersionPath) -> dict[str, Any]:
         return metadata(endpoint, version)
 
     @router.get(
-        "/v2/models/{endpoint}/ready", tags=["v2"], dependencies=viewer, summary="Model readiness"
+        "/v2/models/{endpoint}/ready",
+        tags=["v2"],
+        dependencies=viewer,
+        summary="Model readiness",
+        responses=ready,
     )
-    def model_ready(endpoint: str) -> Response:
+    def model_ready(endpoint: EndpointPath) -> Response:
         return readiness(endpoint, None)
 
     @router.get(
@@ -145,8 +225,9 @@ def _v2_metadata(router: APIRouter, server: Server, viewer: list[Any]) -> None:
         tags=["v2"],
         dependencies=viewer,
         summary="Model version readiness",
+        responses=ready,
     )
-    def model_version_ready(endpoint: str, version: str) -> Response:
+    def model_version_ready(endpoint: EndpointPath, version: VersionPath) -> Response:
         return readiness(endpoint, version)
 
 

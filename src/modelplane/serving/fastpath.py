@@ -14,6 +14,8 @@ from typing import Any
 
 from modelplane.errors import InvalidInputError, ModelplaneError
 from modelplane.serving.body import ClientDisconnected
+from modelplane.serving.origin import RequestGuard
+from modelplane.serving.permissions import client_address
 from modelplane.serving.protocols.base import JSON
 from modelplane.serving.routes import match
 from modelplane.serving.server import Server
@@ -51,11 +53,16 @@ class FastPath:
     def __init__(self, server: Server, api: Any) -> None:
         self.server = server
         self.api = api
+        self.guard = RequestGuard(server.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             method = scope["method"]
             path = scope["path"]
+            refusal = self.guard.refuse(method, scope["headers"])
+            if refusal is not None:
+                await _respond(send, 403, refusal, JSON)
+                return
             if method == "POST":
                 found = match(method, path)
                 if found is not None:
@@ -87,7 +94,13 @@ class FastPath:
             return
         try:
             status, out, answer_headers = await self.server.handle(
-                route, name, version, headers, reader=receive, header_length=length
+                route,
+                name,
+                version,
+                headers,
+                reader=receive,
+                header_length=length,
+                client=client_address(scope),
             )
         except ClientDisconnected:
             return

@@ -11,6 +11,7 @@ never raises: every outcome is a status, a body and headers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -18,8 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane.config import ServerSettings, is_loopback
 from modelplane.errors import (
+    AuthenticationError,
     InvalidInputError,
     ModelplaneError,
+    PermissionDeniedError,
+    RateLimitedError,
     TimeoutError_,
     UnavailableError,
 )
@@ -28,8 +32,16 @@ from modelplane.inference.manager import EndpointManager
 from modelplane.inference.metrics import ServingMetrics
 from modelplane.inference.request import InferenceRequest, InferenceResult
 from modelplane.inference.sinks import PredictionSink, SinkDispatcher
+from modelplane.serving.auth import DenialLog, FailureLimiter, RateLimiter
 from modelplane.serving.body import ClientDisconnected
-from modelplane.serving.permissions import AllowAll, Authorizer
+from modelplane.serving.permissions import (
+    AllowAll,
+    Authorizer,
+    Permission,
+    Principal,
+    ResourceKind,
+    check,
+)
 from modelplane.serving.protocols.base import JSON, Headers
 from modelplane.serving.stages import default_pipeline
 
@@ -42,20 +54,28 @@ log = logging.getLogger("modelplane.serving")
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 
 
-def check_bind(host: str, auth: str, insecure: bool) -> None:
-    """Refuse to serve beyond loopback without authentication (``MODELPLANE_AUTH``)."""
+def tokens_required(host: str, auth: str, insecure: bool) -> bool | None:
+    """How ``MODELPLANE_AUTH`` applies to a server bound to ``host``: True (every request needs
+    a token), False (tokens are honoured, requests without one are anonymous) or None (auth
+    ``off``: tokens are not looked at). Raises when the combination is refused."""
+    loopback = is_loopback(host)
     if auth == "required":
-        raise InvalidInputError(
-            "MODELPLANE_AUTH=required, but no token authentication is configured on this server "
-            "yet; use MODELPLANE_AUTH=auto and bind to 127.0.0.1",
-            field="auth",
-        )
-    if not is_loopback(host) and not insecure:
-        raise InvalidInputError(
-            f"refusing to serve on {host} without authentication: bind to 127.0.0.1, or pass "
-            "--insecure to accept unauthenticated requests from the network",
-            field="host",
-        )
+        return True
+    if auth == "off":
+        if not loopback and not insecure:
+            raise InvalidInputError(
+                f"refusing to serve on {host} with MODELPLANE_AUTH=off: bind to 127.0.0.1, use "
+                "tokens (MODELPLANE_AUTH=auto or required), or pass --insecure to accept "
+                "unauthenticated requests from the network",
+                field="host",
+            )
+        return None
+    return not loopback and not insecure
+
+
+def check_bind(host: str, auth: str, insecure: bool) -> None:
+    """Refuse the bind address / auth mode combinations :func:`tokens_required` refuses."""
+    tokens_required(host, auth, insecure)
 
 
 class Server:
@@ -73,6 +93,11 @@ class Server:
         self.settings = settings if settings is not None else ServerSettings()
         self.authorizer: Authorizer = authorizer or AllowAll()
         self.open_access = isinstance(self.authorizer, AllowAll)
+        self.peek = getattr(self.authorizer, "peek", None)
+        self.rates = RateLimiter()
+        self.failures = FailureLimiter(self.settings.auth_failure_limit)
+        self.denials = DenialLog()
+        self._refresher: asyncio.Task[None] | None = None
         self.metrics = ServingMetrics()
         self.manager = EndpointManager(
             workspace, self.metrics, poll_interval=self.settings.poll_interval
@@ -87,10 +112,77 @@ class Server:
     async def start(self) -> None:
         self.sinks.start()
         await self.manager.start()
+        if hasattr(self.authorizer, "refresh"):
+            self._refresher = asyncio.create_task(self._refresh_tokens())
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
         await self.manager.stop()
         await self.sinks.close()
+
+    async def _refresh_tokens(self) -> None:
+        """Revocations reach this process within one poll interval."""
+        refresh = self.authorizer.refresh  # type: ignore[attr-defined]
+        while True:
+            await asyncio.sleep(self.settings.poll_interval)
+            try:
+                await asyncio.to_thread(refresh)
+            except Exception as exc:  # the store is down: cached tokens stay; retried next poll
+                log.warning("could not check for revoked tokens: %s", exc)
+
+    # -- who is calling, and may they -------------------------------------------------------
+
+    def authenticate(self, authorization: str | None, client: str | None) -> Principal:
+        """The caller (may block on the token store: call it off the event loop); refusals are
+        counted, logged at a bounded rate, and failed attempts counted per client address."""
+        known: Principal | None = self.peek(authorization) if self.peek is not None else None
+        if known is not None:  # verified before: a known caller is not a guess
+            self.limit(known, client)
+            return known
+        try:
+            self.failures.check(client)
+            principal = self.authorizer.authenticate(authorization, client)
+        except AuthenticationError as exc:
+            if authorization is not None:  # a guess, not a caller who forgot their token
+                self.failures.failed(client)
+            self.refused(exc, client)
+            raise
+        except RateLimitedError as exc:
+            self.refused(exc, client)
+            raise
+        self.limit(principal, client)
+        return principal
+
+    def limit(self, principal: Principal, client: str | None) -> None:
+        """429 when the caller's token is over its rate (its own limit, else the server's)."""
+        rate = principal.rate_limit or self.settings.rate_limit
+        if rate is None or principal.anonymous:
+            return
+        try:
+            self.rates.take(principal.token_id or principal.name, rate)
+        except RateLimitedError as exc:
+            self.refused(exc, client)
+            raise
+
+    def authorize(
+        self,
+        principal: Principal,
+        permission: Permission,
+        kind: ResourceKind | None,
+        name: str | None,
+        client: str | None = None,
+    ) -> None:
+        try:
+            check(principal, permission, kind, name)
+        except PermissionDeniedError as exc:
+            self.refused(exc, client)
+            raise
+
+    def refused(self, exc: ModelplaneError, client: str | None) -> None:
+        reason = str(exc.details.get("reason") or exc.code)
+        self.metrics.denials.labels(str(exc.http_status), reason).inc()
+        self.denials.write(exc.http_status, reason, client, exc.message)
 
     @property
     def ready(self) -> bool:
@@ -132,6 +224,7 @@ class Server:
         body: bytes | None = None,
         reader: Any = None,
         header_length: int | None = None,
+        client: str | None = None,
     ) -> tuple[int, bytes, Headers]:
         """Answer one prediction request: (status, body, headers). Never raises, except
         :class:`ClientDisconnected` when the client left before its body arrived."""
@@ -139,6 +232,7 @@ class Server:
         req = InferenceRequest(
             endpoint, body, time.perf_counter(), version, headers, header_length, reader, route
         )
+        req.client = client
         try:
             for stage in self.pipeline.stages:  # inline, not a coroutine of its own
                 pending = stage(req)
@@ -174,4 +268,4 @@ def _version_label(req: InferenceRequest) -> str:
     return "-"
 
 
-__all__ = ["ClientDisconnected", "Server", "check_bind", "is_loopback"]
+__all__ = ["ClientDisconnected", "Server", "check_bind", "is_loopback", "tokens_required"]

@@ -3,9 +3,11 @@
 =============  ===========================================================================
 authenticate   who is calling, and may they (the route's permission, for this endpoint)
 resolve        the live endpoint (404 unknown, 503 loading or failed)
-receive        read the body, bounded by the endpoint's request size limit (413)
+receive        read the body, bounded by the endpoint's request size limit (413); JSON or
+               the route's binary type, never compressed (415)
 choose         the variant: the one serving the version asked for, else the traffic policy's
-validate       the wire protocol parses the body against the variant's signature (4xx)
+validate       the wire protocol parses the body against the variant's signature (4xx);
+               at most the endpoint's ``max_batch_rows`` rows (413)
 predict        the variant through its batchers (fallback on failure); prediction ids
 record         latency and row metrics; every prediction to the sinks (a durable sink is
                awaited, so nothing is answered that was not recorded)
@@ -14,14 +16,15 @@ record         latency and row metrics; every prediction to the sinks (a durable
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from modelplane.inference.request import InferenceRequest, InferenceResult
 from modelplane.inference.sinks import PredictionRecord
-from modelplane.serving.body import receive_body
-from modelplane.serving.permissions import check
+from modelplane.serving.body import receive_body, too_many_rows
+from modelplane.serving.permissions import Principal
 from modelplane.serving.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -31,22 +34,40 @@ if TYPE_CHECKING:
 
 def default_pipeline(server: Server) -> Pipeline:
     """The stages above, bound to ``server``'s state."""
-    authorizer = server.authorizer
     open_access = server.open_access
+    peek = server.peek
     manager = server.manager
     metrics = server.metrics
     ids = server.ids
     sinks = server.sinks
     has_sinks = bool(sinks)  # fixed when the server is built
 
-    def authenticate(req: InferenceRequest) -> None:
-        if open_access:  # the embedded default: no header dict, no call
-            return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers}
-        permission = req.route.permission
-        principal = authorizer.authorize(headers, permission, req.endpoint)
-        check(principal, permission)
+    def admit(req: InferenceRequest, principal: Principal) -> None:
+        server.authorize(principal, req.route.permission, "endpoint", req.endpoint, req.client)
         req.caller = principal.name
+
+    async def verify(req: InferenceRequest, authorization: str | None) -> None:
+        # a token not seen before: its slow hash is checked off the event loop, once
+        principal = await asyncio.to_thread(server.authenticate, authorization, req.client)
+        admit(req, principal)
+
+    def authenticate(req: InferenceRequest) -> Awaitable[None] | None:
+        if open_access:  # MODELPLANE_AUTH=off: no header scan, no call
+            return None
+        authorization = None
+        for key, value in req.headers:
+            if key == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        principal = peek(authorization) if peek is not None else None
+        if principal is None:
+            if peek is not None:
+                return verify(req, authorization)
+            principal = server.authenticate(authorization, req.client)
+        else:
+            server.limit(principal, req.client)
+        admit(req, principal)
+        return None
 
     def resolve(req: InferenceRequest) -> None:
         req.live = manager.get(req.endpoint)
@@ -64,6 +85,8 @@ def default_pipeline(server: Server) -> Pipeline:
 
     def validate(req: InferenceRequest) -> None:
         req.route.protocol.decode(req)
+        if req.rows > req.live.config.limits.max_batch_rows:  # type: ignore[union-attr]
+            raise too_many_rows(req)
 
     def predict(req: InferenceRequest) -> Awaitable[None]:
         return req.live.answer(req, ids, metrics)  # type: ignore[union-attr]

@@ -16,10 +16,12 @@ PREFIX = "/api/v1"
 
 def build_router() -> APIRouter:
     """A router with every control-plane route, mounted under ``/api/v1``."""
-    from modelplane.serving.api import audit, datasets, endpoints, experiments, models
+    from modelplane.serving.api import audit, datasets, endpoints, experiments, models, tokens
+    from modelplane.serving.api.routing import GuardedRoute
 
-    router = APIRouter(prefix=PREFIX)
-    for module in (experiments, datasets, models, endpoints, audit):
+    # every route checks its body's encoding, type and nesting first (api/routing.py)
+    router = APIRouter(prefix=PREFIX, route_class=GuardedRoute)
+    for module in (experiments, datasets, models, endpoints, audit, tokens):
         module.routes.add_to(router)
     return router
 

@@ -12,13 +12,24 @@ from typing import Annotated, Any, TypeVar, cast
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import APIRoute
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+)
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Message
 
 from modelplane.context import Workspace
+from modelplane.core.names import MAX_NAME_LEN, NAME_PATTERN, printable_pattern
 from modelplane.errors import PayloadTooLargeError
-from modelplane.serving.permissions import Permission, require
+from modelplane.serving.http_errors import TRANSPORT_ERRORS, error_responses
+from modelplane.serving.permissions import Permission, client_address, require
 
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 """Uploads (datasets, model files) larger than this answer 413; ``app.state.max_upload_bytes``
@@ -30,14 +41,58 @@ MAX_VALUE = 6000
 MAX_ENTRIES = 1000
 _FLUSH = 1 << 20
 
-Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Value = Annotated[str, Field(max_length=MAX_VALUE)] | int | float | bool
-ScalarMap = Annotated[dict[Key, Value], Field(max_length=MAX_ENTRIES)]
+MAX_SAFE_INT = 2**53
+"""Bound of counters and ids in JSON bodies: every client (JavaScript too) holds them exactly,
+and so does a float, so a schema's bound means the same to every validator."""
+
+
+def printable(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a field :func:`~modelplane.core.names.check_key` checks: its
+    rule as a pattern (the server answers 400 for a control character; the schema says so)."""
+    schema["pattern"] = printable_pattern()
+
+
+def printable_keys(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a mapping whose keys :func:`~modelplane.core.names.check_key`
+    checks (params, tags, metrics)."""
+    schema.setdefault("propertyNames", {})["pattern"] = printable_pattern()
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema's integer includes 3.0; the strict int after this still refuses 3.5, "3", true
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+INTEGRAL = BeforeValidator(_integral)
+"""After a strict int's ``Field`` (its bounds stay in the schema): an integer of a JSON body is
+a JSON integer or a number without a fraction, as JSON Schema's ``integer`` says."""
+Id = Annotated[int, Field(strict=True, ge=1, le=MAX_SAFE_INT), INTEGRAL]
+"""A row id in a JSON body (a dataset version's, for lineage)."""
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY, json_schema_extra=printable)]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_NAME_LEN, json_schema_extra={"pattern": NAME_PATTERN}),
+]
+"""An entity name (experiment, model, dataset): :func:`~modelplane.core.names.check_name`."""
+MapKey = Annotated[str, Field(min_length=1, max_length=MAX_KEY)]
+"""A key of a mapping (its rule is the mapping's :func:`printable_keys`)."""
+# strict members: a string is never read as a number (a 7,000-digit string is not 0)
+Value = (
+    Annotated[str, Field(max_length=MAX_VALUE, strict=True)] | StrictInt | StrictFloat | StrictBool
+)
+ScalarMap = Annotated[
+    dict[MapKey, Value], Field(max_length=MAX_ENTRIES, json_schema_extra=printable_keys)
+]
 """A bounded mapping of name → scalar (params, tags)."""
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+CONTROL_PLANE_ERRORS = (*TRANSPORT_ERRORS, 401, 403, 429)
+"""What every control-plane route can answer: the connection layer's refusals (408, 415, 431,
+503), its permission check (401, 403, 429), a compressed body (415 again:
+:mod:`~modelplane.serving.api.routing`) and the metadata store (503 while the database is
+unreachable). Routes add theirs with ``errors=``."""
 
 
 class Routes:
@@ -75,8 +130,36 @@ class Routes:
         return self._route("DELETE", path, kwargs)
 
     def add_to(self, router: APIRouter) -> None:
+        """Add the routes. Each declares, with the error body, :data:`CONTROL_PLANE_ERRORS`,
+        422 when FastAPI validates any of its parameters or its body, and its own ``errors=``."""
         for path, endpoint, method, kwargs in self._entries:
-            router.add_api_route(path, endpoint, methods=[method], tags=[self.tag], **kwargs)
+            options = dict(kwargs)
+            errors = {*CONTROL_PLANE_ERRORS, *options.pop("errors", ())}
+            if _validates(path, endpoint):
+                errors.add(422)
+            options["responses"] = {
+                **error_responses(*sorted(errors)),
+                **options.get("responses", {}),
+            }
+            router.add_api_route(path, endpoint, methods=[method], tags=[self.tag], **options)
+
+
+def _validates(path: str, endpoint: Callable[..., Any]) -> bool:
+    """Whether FastAPI validates a path, query, header or cookie parameter or a body of the
+    route (so it can answer 422)."""
+    pending = [APIRoute(path, endpoint).dependant]
+    while pending:
+        dependant = pending.pop()
+        if (
+            dependant.path_params
+            or dependant.query_params
+            or dependant.header_params
+            or dependant.cookie_params
+            or dependant.body_params
+        ):
+            return True
+        pending.extend(dependant.dependencies)
+    return False
 
 
 class Body(BaseModel):
@@ -92,12 +175,13 @@ def allow(permission: Permission) -> list[Any]:
 
 async def _workspace(request: Request) -> Workspace:
     """The workspace acting as the caller: the principal the route's permission check found
-    (``request.state.principal``); with open access (no authentication), the server's own."""
+    (``request.state.principal``: a token's name and id); a caller without a token (open
+    access on loopback) acts as ``anonymous@<address>``, never as the server's own user."""
     ws = cast(Workspace, request.app.state.workspace)
     principal = getattr(request.state, "principal", None)
     if principal is None or principal.anonymous:
-        return ws
-    return ws.acting_as(principal.name)
+        return ws.acting_as(f"anonymous@{client_address(request.scope) or 'unknown'}", role=None)
+    return ws.acting_as(principal.name, role=principal.role)
 
 
 WorkspaceDep = Annotated[Workspace, Depends(_workspace)]

@@ -11,9 +11,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from modelplane.context import Workspace
-from modelplane.core.names import check_name
+from modelplane.core.names import MAX_NAME_LEN, NAME_PATTERN, check_name
 from modelplane.data.records import DatasetVersion
-from modelplane.errors import InvalidInputError
 from modelplane.serving.api.common import (
     Routes,
     WorkspaceDep,
@@ -21,6 +20,7 @@ from modelplane.serving.api.common import (
     json_response,
     stream_to_file,
 )
+from modelplane.serving.media import refuse_media
 from modelplane.serving.permissions import Permission
 
 routes = Routes("datasets")
@@ -29,7 +29,20 @@ PARQUET = "application/vnd.apache.parquet"
 CSV = "text/csv"
 _SUFFIX = {PARQUET: ".parquet", CSV: ".csv"}
 
-DatasetName = Annotated[str, Path(min_length=1, max_length=200, description="dataset name")]
+DatasetName = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_NAME_LEN,
+        description="dataset name",
+        json_schema_extra={"pattern": NAME_PATTERN},
+    ),
+]
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+UPLOAD_BODY = {  # a file: any bytes (the server reads them as Parquet or CSV, or answers 400)
+    "required": True,
+    "content": {PARQUET: {}, CSV: {}},
+}
 Version = Annotated[int, Path(ge=1, le=999_999_999)]
 
 
@@ -50,6 +63,8 @@ def _record(ws: Workspace, dv: DatasetVersion, *, sha256: bool = False) -> dict[
     "or text/csv. Registering content that already exists returns that version.",
     status_code=201,
     dependencies=allow(Permission.OPERATOR),
+    errors=(400, 409, 413, 415),
+    openapi_extra={"requestBody": UPLOAD_BODY},
 )
 async def register_dataset(
     dataset: DatasetName,
@@ -60,11 +75,8 @@ async def register_dataset(
     check_name(dataset, "dataset name")
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     suffix = _SUFFIX.get(media)
-    if suffix is None:
-        raise InvalidInputError(
-            f"unsupported Content-Type {media[:80]!r}: send {PARQUET} or {CSV}",
-            field="content-type",
-        )
+    if suffix is None:  # neither is a type browsers send cross-site unasked (media.py)
+        raise refuse_media(media.encode("latin-1"), f"{PARQUET} or {CSV}")
     path = await stream_to_file(request, suffix)
     try:
 
@@ -77,10 +89,22 @@ async def register_dataset(
         LocalPath(path).unlink(missing_ok=True)
 
 
-@routes.get("/datasets", summary="List dataset versions", dependencies=allow(Permission.VIEWER))
+@routes.get(
+    "/datasets",
+    summary="List dataset versions",
+    dependencies=allow(Permission.VIEWER),
+    errors=(400,),
+)
 def list_datasets(
     ws: WorkspaceDep,
-    name: Annotated[str | None, Query(max_length=200, description="only this dataset")] = None,
+    name: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_NAME_LEN,
+            description="only this dataset",
+            json_schema_extra={"pattern": NAME_PATTERN},
+        ),
+    ] = None,
 ) -> Response:
     return json_response([_record(ws, dv) for dv in ws.datasets.list(name)])
 
@@ -89,6 +113,7 @@ def list_datasets(
     "/datasets/{dataset}",
     summary="Get the latest version of a dataset",
     dependencies=allow(Permission.VIEWER),
+    errors=(400, 404),
 )
 def get_latest(dataset: DatasetName, ws: WorkspaceDep) -> Response:
     return json_response(_record(ws, ws.datasets.get(dataset), sha256=True))
@@ -98,6 +123,7 @@ def get_latest(dataset: DatasetName, ws: WorkspaceDep) -> Response:
     "/datasets/{dataset}/versions",
     summary="List the versions of a dataset",
     dependencies=allow(Permission.VIEWER),
+    errors=(400, 404),
 )
 def list_versions(dataset: DatasetName, ws: WorkspaceDep) -> Response:
     versions = ws.datasets.list(dataset)
@@ -110,6 +136,7 @@ def list_versions(dataset: DatasetName, ws: WorkspaceDep) -> Response:
     "/datasets/{dataset}/versions/{version}",
     summary="Get a dataset version",
     dependencies=allow(Permission.VIEWER),
+    errors=(400, 404),
 )
 def get_version(dataset: DatasetName, version: Version, ws: WorkspaceDep) -> Response:
     return json_response(_record(ws, ws.datasets.get(dataset, version), sha256=True))
@@ -119,8 +146,9 @@ def get_version(dataset: DatasetName, version: Version, ws: WorkspaceDep) -> Res
     "/datasets/{dataset}/versions/{version}/data",
     summary="Download a dataset version as Parquet",
     response_class=Response,
-    responses={200: {"content": {PARQUET: {}}}},
+    responses={200: {"description": "the stored Parquet file", "content": {PARQUET: BINARY}}},
     dependencies=allow(Permission.VIEWER),
+    errors=(400, 404, 409),
 )
 def download(dataset: DatasetName, version: Version, ws: WorkspaceDep) -> Response:
     dv = ws.datasets.get(dataset, version)

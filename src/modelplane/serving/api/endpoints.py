@@ -6,9 +6,6 @@ not later on the serving nodes.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Path
 from fastapi.responses import Response
 
 from modelplane.endpoints.config import EndpointConfig
@@ -19,11 +16,12 @@ from modelplane.serving.api.common import (
     allow,
     json_response,
 )
+from modelplane.serving.data_schema import EndpointPath
 from modelplane.serving.permissions import Permission
 
 routes = Routes("endpoints")
 
-EndpointName = Annotated[str, Path(min_length=1, max_length=200, description="endpoint name")]
+EndpointName = EndpointPath
 
 
 @routes.get("/endpoints", summary="List endpoints", dependencies=allow(Permission.VIEWER))
@@ -32,7 +30,10 @@ def list_endpoints(ws: WorkspaceDep) -> Response:
 
 
 @routes.get(
-    "/endpoints/{endpoint}", summary="Get an endpoint", dependencies=allow(Permission.VIEWER)
+    "/endpoints/{endpoint}",
+    summary="Get an endpoint",
+    dependencies=allow(Permission.VIEWER),
+    errors=(400, 404),
 )
 def get_endpoint(endpoint: EndpointName, ws: WorkspaceDep) -> Response:
     return json_response(ws.endpoints.get(endpoint).to_dict())
@@ -43,10 +44,13 @@ def get_endpoint(endpoint: EndpointName, ws: WorkspaceDep) -> Response:
     summary="Deploy an endpoint: create it or replace its configuration",
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=(400, 404, 409, 413, 415),
 )
 def deploy(endpoint: EndpointName, config: EndpointConfig, ws: WorkspaceDep) -> Response:
     for uri in config.model_uris:
-        ws.registry.resolve(uri)  # 404 for a model, version or alias that does not exist
+        # 404 for a model, version or alias that does not exist; 409 for stored bytes that no
+        # longer match their checksum
+        ws.registry.verify(uri)
     return json_response(ws.endpoints.deploy(endpoint, config).to_dict())
 
 
@@ -55,6 +59,7 @@ def deploy(endpoint: EndpointName, config: EndpointConfig, ws: WorkspaceDep) -> 
     summary="Delete an endpoint",
     status_code=204,
     dependencies=allow(Permission.ADMIN),
+    errors=(400, 404, 409),
 )
 def delete_endpoint(endpoint: EndpointName, ws: WorkspaceDep) -> Response:
     ws.endpoints.delete(endpoint)

@@ -13,8 +13,11 @@ from pydantic import Field
 
 from modelplane.errors import PayloadTooLargeError
 from modelplane.serving.api.common import (
+    INTEGRAL,
     JSON_BODY_LIMIT,
+    MAX_SAFE_INT,
     Body,
+    Id,
     Key,
     Name,
     Routes,
@@ -22,6 +25,7 @@ from modelplane.serving.api.common import (
     WorkspaceDep,
     allow,
     json_response,
+    printable,
 )
 from modelplane.serving.permissions import Permission
 from modelplane.tracking.records import Experiment
@@ -32,7 +36,15 @@ METRICS_BODY_LIMIT = 64 * 1024 * 1024
 MAX_SEARCH_RESULTS = 100_000
 
 routes = Routes("experiments")
+# Run ids are 32 hexadecimal digits, but no pattern: logging nothing (no points, no params)
+# to any id of at most 32 characters succeeds without looking the run up.
 RunId = Annotated[str, Path(min_length=1, max_length=32, description="the run id")]
+Step = Annotated[int, Field(strict=True, ge=-MAX_SAFE_INT, le=MAX_SAFE_INT), INTEGRAL]
+Millis = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INT), INTEGRAL]
+RunName = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=printable)]
+Context = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra=printable)]
+BODY_ERRORS = (400, 404, 409, 413, 415)
+"""What a route writing a run's data from a JSON body can answer besides the common ones."""
 
 
 def _experiment(exp: Experiment) -> dict[str, Any]:
@@ -49,7 +61,7 @@ class ExperimentIn(Body):
 
 class RunIn(Body):
     experiment: Name = "Default"
-    name: Name | None = None
+    name: RunName | None = None
     tags: ScalarMap | None = None
     source: Annotated[str, Field(max_length=1000)] | None = None
     code_version: Annotated[str, Field(max_length=64)] | None = None
@@ -70,17 +82,18 @@ class TagsIn(Body):
 class PointIn(Body):
     key: Key
     value: Annotated[float | None, Field(strict=True, description="null means NaN")]
-    step: Annotated[int | None, Field(strict=True, ge=-(2**63), le=2**63 - 1)] = None
-    timestamp: Annotated[int | None, Field(strict=True, ge=0, le=2**63 - 1)] = None
+    step: Step | None = None
+    timestamp: Annotated[Millis | None, Field(description="epoch milliseconds")] = None
 
 
 class MetricsIn(Body):
-    points: list[PointIn]
+    # more points answer 413 (split the batch), not 422: declared, not enforced by validation
+    points: Annotated[list[PointIn], Field(json_schema_extra={"maxItems": MAX_POINTS})]
 
 
 class DatasetLinkIn(Body):
-    dataset_version_id: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
-    context: Annotated[str, Field(min_length=1, max_length=64)] = "training"
+    dataset_version_id: Id
+    context: Context = "training"
 
 
 # -- experiments --------------------------------------------------------------------------------
@@ -96,6 +109,7 @@ def list_experiments(ws: WorkspaceDep) -> Response:
     summary="Create an experiment (or return the existing one)",
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=(400, 409, 413, 415),
 )
 def create_experiment(body: ExperimentIn, ws: WorkspaceDep) -> Response:
     return json_response(_experiment(ws.tracking.get_or_create_experiment(body.name)))
@@ -110,6 +124,7 @@ def create_experiment(body: ExperimentIn, ws: WorkspaceDep) -> Response:
     status_code=201,
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=(400, 409, 413, 415),
 )
 def create_run(body: RunIn, ws: WorkspaceDep) -> Response:
     info = ws.tracking.create_run(
@@ -122,28 +137,35 @@ def create_run(body: RunIn, ws: WorkspaceDep) -> Response:
     return json_response(info.to_dict(), 201)
 
 
-@routes.get("/runs", summary="Search runs", dependencies=allow(Permission.VIEWER))
+@routes.get("/runs", summary="Search runs", dependencies=allow(Permission.VIEWER), errors=(400,))
 def search_runs(
     ws: WorkspaceDep,
+    # lists default to empty, not None: a query parameter is never null, and one value is a
+    # list of one (what the document says, and what a client sends)
     experiment: Annotated[
-        list[str] | None, Query(max_length=100, description="experiment name(s)")
-    ] = None,
+        list[str], Query(max_length=100, description="experiment name(s)", default_factory=list)
+    ],
+    order_by: Annotated[
+        list[str],
+        Query(max_length=20, description="e.g. 'metrics.auc DESC'", default_factory=list),
+    ],
     filter_: Annotated[
         str | None,
         Query(alias="filter", max_length=10_000, description="e.g. metrics.auc > 0.9"),
-    ] = None,
-    order_by: Annotated[
-        list[str] | None, Query(max_length=20, description="e.g. 'metrics.auc DESC'")
     ] = None,
     max_results: Annotated[int, Query(ge=1, le=MAX_SEARCH_RESULTS)] = 1000,
 ) -> Response:
     # list_runs takes one experiment name or several (like search_runs).
     names: Any = None if not experiment else experiment[0] if len(experiment) == 1 else experiment
-    infos = ws.tracking.list_runs(names, filter_, order_by=order_by, max_results=max_results)
+    infos = ws.tracking.list_runs(
+        names, filter_, order_by=order_by or None, max_results=max_results
+    )
     return json_response([info.to_dict() for info in infos])
 
 
-@routes.get("/runs/{run_id}", summary="Get a run", dependencies=allow(Permission.VIEWER))
+@routes.get(
+    "/runs/{run_id}", summary="Get a run", dependencies=allow(Permission.VIEWER), errors=(404,)
+)
 def get_run(run_id: RunId, ws: WorkspaceDep) -> Response:
     return json_response(ws.tracking.get_run(run_id).to_dict())
 
@@ -154,6 +176,7 @@ def get_run(run_id: RunId, ws: WorkspaceDep) -> Response:
     status_code=204,
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=BODY_ERRORS,
 )
 def end_run(run_id: RunId, body: EndIn, ws: WorkspaceDep) -> Response:
     ws.tracking.end_run(run_id, body.status)
@@ -166,6 +189,7 @@ def end_run(run_id: RunId, body: EndIn, ws: WorkspaceDep) -> Response:
     status_code=204,
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=BODY_ERRORS,
 )
 def log_params(run_id: RunId, body: ParamsIn, ws: WorkspaceDep) -> Response:
     ws.tracking.log_params(run_id, body.params)
@@ -179,6 +203,7 @@ def log_params(run_id: RunId, body: ParamsIn, ws: WorkspaceDep) -> Response:
     "step, a null timestamp means now, a null value is NaN.",
     dependencies=allow(Permission.OPERATOR),
     max_body_size=METRICS_BODY_LIMIT,
+    errors=BODY_ERRORS,
 )
 def log_metrics(run_id: RunId, body: MetricsIn, ws: WorkspaceDep) -> Response:
     if len(body.points) > MAX_POINTS:
@@ -197,6 +222,7 @@ def log_metrics(run_id: RunId, body: MetricsIn, ws: WorkspaceDep) -> Response:
     "/runs/{run_id}/metrics/history",
     summary="All points of one metric, by step",
     dependencies=allow(Permission.VIEWER),
+    errors=(404,),
 )
 def metric_history(
     run_id: RunId, key: Annotated[str, Query(min_length=1, max_length=250)], ws: WorkspaceDep
@@ -213,6 +239,7 @@ def metric_history(
     status_code=204,
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=BODY_ERRORS,
 )
 def set_tags(run_id: RunId, body: TagsIn, ws: WorkspaceDep) -> Response:
     ws.tracking.set_tags(run_id, body.tags)
@@ -225,6 +252,7 @@ def set_tags(run_id: RunId, body: TagsIn, ws: WorkspaceDep) -> Response:
     status_code=204,
     dependencies=allow(Permission.OPERATOR),
     max_body_size=JSON_BODY_LIMIT,
+    errors=BODY_ERRORS,
 )
 def link_dataset(run_id: RunId, body: DatasetLinkIn, ws: WorkspaceDep) -> Response:
     ws.datasets.get_by_id(body.dataset_version_id)  # 404 for an unknown version

@@ -12,16 +12,25 @@ from modelplane.errors import InvalidInputError, SchemaValidationError
 from modelplane.inference.inputs import InputSpec
 from modelplane.inference.prediction import Prediction
 from modelplane.inference.request import InferenceRequest, InferenceResult
+from modelplane.serving.media import MAX_JSON_DEPTH, check_json_depth
 from modelplane.serving.protocols.base import JSON, Headers, WireProtocol
 
 _DUMP = orjson.OPT_SERIALIZE_NUMPY
 
 
 def loads(body: bytes) -> Any:
+    """The body's JSON document, nested at most :data:`MAX_JSON_DEPTH` levels (else 400 naming
+    the top-level field; orjson itself stops at 1024 levels)."""
     try:
-        return orjson.loads(body)
+        doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or "ecursion" in str(exc):  # past orjson's own 1024 levels
+            raise InvalidInputError(
+                f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels", field="body"
+            ) from None
         raise InvalidInputError(f"the body is not valid JSON: {exc}", field="body") from None
+    check_json_depth(body, doc)
+    return doc
 
 
 def parse(body: bytes, spec: InputSpec) -> Any:

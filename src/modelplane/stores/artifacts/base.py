@@ -5,6 +5,12 @@ them. Artifacts are immutable: writing an existing key with the same bytes is a 
 bytes a :class:`ConflictError`. The SHA-256 of every file is recorded in the metadata store's
 ``artifacts`` table; reads hash the bytes and refuse them (:class:`IntegrityError`) when they do not
 match, so nothing is ever handed to a deserialiser unverified.
+
+With a master key (``MODELPLANE_ENCRYPTION_KEY``) every new artifact is stored encrypted
+(:mod:`.crypto`): the row keeps the SHA-256 and size of the *plaintext* plus the ``key_id`` and the
+wrapped data key, and every read goes through :meth:`ArtifactStore._open_plain`, which decrypts
+when the row has a wrapped key (NULL: a plaintext artifact, e.g. written before a key was set).
+Backends only ever move the stored (possibly encrypted) bytes.
 """
 
 from __future__ import annotations
@@ -14,15 +20,22 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 import sqlalchemy as sa
 
 from modelplane.core.names import check_artifact_key
 from modelplane.errors import ConflictError, IntegrityError, InvalidInputError, NotFoundError
+from modelplane.stores.artifacts.crypto import (
+    DecryptingReader,
+    EncryptionKeyError,
+    MasterKey,
+    encrypt_stream,
+)
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.repository import insert_or_ignore
 from modelplane.stores.metadata.schema import artifacts as artifacts_table
@@ -35,6 +48,23 @@ class ArtifactInfo:
     key: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class _Row:
+    """An ``artifacts`` row: the plaintext's checksum and size, and how it is stored."""
+
+    key: str
+    sha256: str
+    size: int
+    key_id: str | None
+    wrapped_key: str | None
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -52,9 +82,13 @@ class ArtifactStore(abc.ABC):
 
     scheme: str = ""
 
-    def __init__(self, root: str, meta: MetadataStore) -> None:
+    def __init__(
+        self, root: str, meta: MetadataStore, *, master_key: MasterKey | None = None
+    ) -> None:
         self.root = root
         self.meta = meta
+        #: when set, new artifacts are written encrypted under it (and encrypted ones read)
+        self.master_key = master_key
 
     # -- backend primitives ---------------------------------------------------------------------
 
@@ -74,7 +108,19 @@ class ArtifactStore(abc.ABC):
 
     @abc.abstractmethod
     def uri(self, key: str) -> str:
-        """The backend URI of a key (for display and for tools that read the store directly)."""
+        """The backend URI of a key (for display; an encrypted artifact's object is ciphertext)."""
+
+    def _write_stream(self, key: str, produce: Callable[[IO[bytes]], object]) -> None:
+        """Make what ``produce`` writes visible under ``key`` atomically.
+
+        By default into a temporary file, then :meth:`_write_file`; a backend that can write
+        its own temporary object directly overrides it.
+        """
+        with tempfile.TemporaryDirectory(prefix="mp-enc-") as tmp:
+            staged = Path(tmp) / "artifact"
+            with open(staged, "wb") as out:
+                produce(out)
+            self._write_file(key, staged)
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -100,10 +146,36 @@ class ArtifactStore(abc.ABC):
                 raise ConflictError(
                     f"artifact {key!r} already exists with other content; artifacts are immutable"
                 )
-        self._write_file(key, local)
         info = ArtifactInfo(key, sha, size)
-        self._record(info)
+        # Recorded but lost from the backend: store the bytes again the way the row says.
+        stored = self._store(local, info, self._row(key) if known is not None else None)
+        recorded = self._record(stored)
+        if recorded.key_id != stored.key_id:
+            # A concurrent writer recorded the same bytes stored another way (a process with
+            # another or no key); its file may have landed first: store them the recorded way.
+            self._store(local, info, recorded)
         return info
+
+    def _store(self, local: Path, info: ArtifactInfo, row: _Row | None) -> _Row:
+        """Write ``local`` under ``info.key`` as ``row`` says, or for a new artifact (no row)
+        encrypted when a master key is set; returns the row that describes what was written."""
+        key = info.key
+        if row is None and self.master_key is not None:
+            data_key = self.master_key.derive_data_key(key, info.sha256)
+            wrapped = self.master_key.wrap(data_key, key)
+            row = _Row(key, info.sha256, info.size, self.master_key.key_id, wrapped)
+        elif row is None or row.wrapped_key is None:
+            self._write_file(key, local)
+            return row or _Row(key, info.sha256, info.size, None, None)
+        else:
+            data_key = self._data_key(key, row)
+
+        def produce(out: IO[bytes]) -> None:
+            with open(local, "rb") as src:
+                encrypt_stream(src, out, data_key)
+
+        self._write_stream(key, produce)
+        return row
 
     def put_dir(self, prefix: str, local_dir: Path) -> dict[str, str]:
         """Store every regular file under ``local_dir`` below ``prefix``; return {relpath: sha256}."""
@@ -118,16 +190,23 @@ class ArtifactStore(abc.ABC):
 
     def record(self, key: str) -> ArtifactInfo | None:
         key = check_artifact_key(key)
-        t = artifacts_table
-        with self.meta.read() as conn:
-            row = conn.execute(sa.select(t.c.sha256, t.c.size).where(t.c.key == key)).first()
+        row = self._row(key)
         return None if row is None else ArtifactInfo(key, row.sha256, row.size)
+
+    def key_id(self, key: str) -> str | None:
+        """The ``key_id`` of the master key ``key`` is encrypted under (None: plaintext)."""
+        key = check_artifact_key(key)
+        row = self._row(key)
+        if row is None:
+            raise NotFoundError(f"no artifact named {key!r}")
+        return row.key_id if row.wrapped_key is not None else None
 
     def get_bytes(self, key: str, expected_sha256: str | None = None) -> bytes:
         key = check_artifact_key(key)
-        expected = self._expected(key, expected_sha256)
+        row = self._row(key)
+        expected = self._expected(key, row, expected_sha256)
         try:
-            with self._open_read(key) as fh:
+            with closing(self._open_plain(key, row)) as fh:
                 data = fh.read()
         except FileNotFoundError as exc:
             raise NotFoundError(f"artifact {key!r} is recorded but missing from the store") from exc
@@ -138,14 +217,15 @@ class ArtifactStore(abc.ABC):
     def get_file(self, key: str, dest: Path, expected_sha256: str | None = None) -> Path:
         """Copy ``key`` to ``dest``, verified; ``dest`` only appears once the bytes matched."""
         key = check_artifact_key(key)
-        expected = self._expected(key, expected_sha256)
+        row = self._row(key)
+        expected = self._expected(key, row, expected_sha256)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".mp-get-", dir=dest.parent)
         digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out:
                 try:
-                    with self._open_read(key) as fh:
+                    with closing(self._open_plain(key, row)) as fh:
                         while chunk := fh.read(CHUNK):
                             digest.update(chunk)
                             out.write(chunk)
@@ -195,13 +275,54 @@ class ArtifactStore(abc.ABC):
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _expected(self, key: str, given: str | None) -> str:
+    def _row(self, key: str) -> _Row | None:
+        t = artifacts_table
+        query = sa.select(t.c.sha256, t.c.size, t.c.key_id, t.c.wrapped_key).where(t.c.key == key)
+        with self.meta.read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return _Row(key, row.sha256, row.size, row.key_id, row.wrapped_key)
+
+    @staticmethod
+    def _expected(key: str, row: _Row | None, given: str | None) -> str:
         if given is not None:
             return given
-        known = self.record(key)
-        if known is None:
+        if row is None:
             raise NotFoundError(f"no artifact named {key!r}")
-        return known.sha256
+        return row.sha256
+
+    def _open_plain(self, key: str, row: _Row | None) -> _Readable:
+        """The plaintext of ``key``: the stored bytes, decrypted when ``row`` has a wrapped key.
+
+        Every read of artifact bytes goes through here. The data key is unwrapped before the
+        object is opened, so a missing or wrong master key is reported as such.
+        """
+        if row is None or row.wrapped_key is None:
+            return self._open_read(key)
+        data_key = self._data_key(key, row)
+        return DecryptingReader(self._open_read(key), data_key, key)
+
+    def _data_key(self, key: str, row: _Row) -> bytes:
+        assert row.wrapped_key is not None
+        needed = row.key_id or "?"
+        if self.master_key is None:
+            raise EncryptionKeyError(
+                f"artifact {key!r} is encrypted under key {needed}, and no encryption key is "
+                "configured: set MODELPLANE_ENCRYPTION_KEY to that key",
+                key=key,
+                key_id=needed,
+            )
+        if row.key_id != self.master_key.key_id:
+            raise EncryptionKeyError(
+                f"artifact {key!r} is encrypted under key {needed}, but the configured "
+                f"encryption key is {self.master_key.key_id}: set MODELPLANE_ENCRYPTION_KEY to "
+                "the key it was written with (or rotate it to this one with "
+                "'modelplane keys rotate')",
+                key=key,
+                key_id=needed,
+            )
+        return self.master_key.unwrap(row.wrapped_key, key)
 
     @staticmethod
     def _check(key: str, expected: str, actual: str) -> None:
@@ -213,26 +334,42 @@ class ArtifactStore(abc.ABC):
                 key=key,
             )
 
-    def _record(self, info: ArtifactInfo) -> None:
+    def _record(self, stored: _Row) -> _Row:
+        """Record ``stored`` unless its key is recorded already; return the record."""
         t = artifacts_table
         now = int(time.time() * 1000)
         with self.meta.write() as conn:
-            values = {"key": info.key, "sha256": info.sha256, "size": info.size, "created_at": now}
+            values = {
+                "key": stored.key,
+                "sha256": stored.sha256,
+                "size": stored.size,
+                "created_at": now,
+                "key_id": stored.key_id,
+                "wrapped_key": stored.wrapped_key,
+            }
             if insert_or_ignore(conn, t, values, keys=("key",)):
-                return
-            # Recorded already, perhaps by a concurrent writer of the same key.
-            recorded = str(conn.execute(sa.select(t.c.sha256).where(t.c.key == info.key)).scalar())
-        if recorded != info.sha256:
+                return stored
+        # Recorded already, perhaps by a concurrent writer of the same key.
+        recorded = self._row(stored.key)
+        if recorded is None or recorded.sha256 != stored.sha256:
             # Another writer stored other bytes under this key at the same time.
             raise ConflictError(
-                f"artifact {info.key!r} was stored concurrently with other content; artifacts are "
-                "immutable",
-                key=info.key,
+                f"artifact {stored.key!r} was stored concurrently with other content; artifacts "
+                "are immutable",
+                key=stored.key,
             )
+        return recorded
 
 
-def open_artifact_store(root: str, meta: MetadataStore) -> ArtifactStore:
-    """Pick the backend from the root: a path or ``file://`` → local folder; ``s3://`` → S3."""
+def open_artifact_store(
+    root: str, meta: MetadataStore, *, encryption_key: str | None = None
+) -> ArtifactStore:
+    """Pick the backend from the root: a path or ``file://`` → local folder; ``s3://`` → S3.
+
+    ``encryption_key`` (``MODELPLANE_ENCRYPTION_KEY``: hex, base64 or a key file) turns on
+    encryption at rest for new artifacts.
+    """
+    master_key = MasterKey.parse(encryption_key) if encryption_key else None
     if "://" in root and not root.startswith("file://"):
         protocol = root.split("://", 1)[0]
         if protocol not in ("s3", "s3a", "memory"):
@@ -242,7 +379,7 @@ def open_artifact_store(root: str, meta: MetadataStore) -> ArtifactStore:
             )
         from modelplane.stores.artifacts.remote import FsspecArtifactStore
 
-        return FsspecArtifactStore(root, meta)
+        return FsspecArtifactStore(root, meta, master_key=master_key)
     from modelplane.stores.artifacts.local import LocalArtifactStore
 
-    return LocalArtifactStore(root.removeprefix("file://"), meta)
+    return LocalArtifactStore(root.removeprefix("file://"), meta, master_key=master_key)

@@ -1,4 +1,8 @@
-"""Local-folder artifact backend: atomic writes by write-to-temp, fsync, rename."""
+"""Local-folder artifact backend: atomic writes by write-to-temp, fsync, rename.
+
+Encrypted artifacts are encrypted straight into the temporary file (:meth:`_write_stream`), so
+no plaintext or extra copy is staged anywhere else.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,23 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from modelplane.errors import ConflictError, PermissionDeniedError
 from modelplane.stores.artifacts.base import ArtifactStore
+from modelplane.stores.artifacts.crypto import MasterKey
 from modelplane.stores.metadata import MetadataStore
 
 
 class LocalArtifactStore(ArtifactStore):
     scheme = "file"
 
-    def __init__(self, root: str, meta: MetadataStore) -> None:
-        super().__init__(root, meta)
+    def __init__(
+        self, root: str, meta: MetadataStore, *, master_key: MasterKey | None = None
+    ) -> None:
+        super().__init__(root, meta, master_key=master_key)
         self.path = Path(root).expanduser().resolve()
 
     def _target(self, key: str) -> Path:
@@ -36,6 +44,13 @@ class LocalArtifactStore(ArtifactStore):
         return target
 
     def _write_file(self, key: str, local: Path) -> None:
+        def copy(out: IO[bytes]) -> None:
+            with open(local, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+
+        self._write_stream(key, copy)
+
+    def _write_stream(self, key: str, produce: Callable[[IO[bytes]], object]) -> None:
         target = self._target(key)
         created = [
             d
@@ -51,8 +66,8 @@ class LocalArtifactStore(ArtifactStore):
             ) from exc
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as out, open(local, "rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+            with os.fdopen(fd, "wb") as out:
+                produce(out)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)

@@ -12,12 +12,15 @@ from typing import IO, Any
 
 from modelplane.errors import BackendError
 from modelplane.stores.artifacts.base import ArtifactStore
+from modelplane.stores.artifacts.crypto import MasterKey
 from modelplane.stores.metadata import MetadataStore
 
 
 class FsspecArtifactStore(ArtifactStore):
-    def __init__(self, root: str, meta: MetadataStore) -> None:
-        super().__init__(root.rstrip("/"), meta)
+    def __init__(
+        self, root: str, meta: MetadataStore, *, master_key: MasterKey | None = None
+    ) -> None:
+        super().__init__(root.rstrip("/"), meta, master_key=master_key)
         self.scheme = root.split("://", 1)[0]
         self._fs: Any = None
 

@@ -1,0 +1,1 @@
+"""Security services below the server: API tokens (:mod:`modelplane.security.tokens`)."""

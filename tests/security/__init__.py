@@ -1,0 +1,1 @@
+"""Security tests: outgoing requests (SSRF), file names and archives, python steps."""
