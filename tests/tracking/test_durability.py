@@ -50,8 +50,10 @@ def test_logged_points_survive_kill_9(home: Path, db_url: str, tmp_path: Path) -
     proc.wait()
     # whatever the child printed before it died was acknowledged too
     for line in proc.stdout.read().splitlines():
-        if line.startswith("OK"):
-            acked = int(line.split()[1])
+        parts = line.split()
+        # a line cut short by the kill ("OK" without its number) was not acknowledged
+        if len(parts) == 2 and parts[0] == "OK" and parts[1].isdigit():
+            acked = int(parts[1])
 
     ws = mp.configure(home=home, db_url=db_url)
     steps = [p.step for p in ws.tracking.metric_history(run_id, "loss")]
