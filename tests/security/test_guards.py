@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
 
 import modelplane as mp
+from e2e.conftest import free_port, run_cli, server_env
 from modelplane.config import ServerSettings
 from modelplane.context import Workspace
 from modelplane.serving.app import create_app
@@ -234,32 +235,13 @@ def test_pickle_models_are_refused_beyond_loopback_unless_allowed(sqlite_ws: Wor
 # -- the CLI's token verbs against a real server with two workers --------------------------
 
 
-def _cli(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("MODELPLANE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "modelplane", "--home", str(home), *args],
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_revocation_reaches_every_worker_within_seconds(tmp_path: Path) -> None:
-    import socket
-
     home = tmp_path / "home"
-    admin = _cli(home, "token", "create", "--role", "admin", "--name", "root")
+    admin = run_cli(home, "token", "create", "--role", "admin", "--name", "root")
     assert admin.returncode == 0, admin.stderr
     root = admin.stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELPLANE_")}
-    env["MODELPLANE_AUTH"] = "required"
+    port = free_port()
+    env = {**server_env(), "MODELPLANE_AUTH": "required"}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -290,7 +272,7 @@ def test_revocation_reaches_every_worker_within_seconds(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
         # an admin creates a viewer token remotely
-        made = _cli(
+        made = run_cli(
             home,
             "token",
             "create",
@@ -305,16 +287,18 @@ def test_revocation_reaches_every_worker_within_seconds(tmp_path: Path) -> None:
         )
         assert made.returncode == 0, made.stderr
         viewer = json.loads(made.stdout)["token"]
-        listed = _cli(home, "token", "list", "--url", url, "--json", env={"MODELPLANE_TOKEN": root})
+        listed = run_cli(
+            home, "token", "list", "--url", url, "--json", env={"MODELPLANE_TOKEN": root}
+        )
         assert {t["name"] for t in json.loads(listed.stdout)} == {"root", "dash"}
         # without the admin token the remote verbs are refused, in one line
-        refused = _cli(home, "token", "list", "--url", url)
+        refused = run_cli(home, "token", "list", "--url", url)
         assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
         with httpx.Client(base_url=url, headers=bearer(viewer)) as http:
             # warm both workers' caches (connections are spread over the workers)
             for _ in range(20):
                 assert httpx.get(f"{url}/api/v1/models", headers=bearer(viewer)).status_code == 200
-            revoked = _cli(home, "token", "revoke", "dash")
+            revoked = run_cli(home, "token", "revoke", "dash")
             assert revoked.returncode == 0, revoked.stderr
             time.sleep(1.5)  # a few poll intervals
             codes = {
@@ -337,6 +321,6 @@ def test_token_verbs_refuse_bad_input_in_one_line(tmp_path: Path) -> None:
         ("token", "create", "--role", "viewer", "--expires", "forever"),
         ("token", "revoke", "nope"),
     ):
-        done = _cli(home, *args)
+        done = run_cli(home, *args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
