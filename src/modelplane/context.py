@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from modelplane.security.tokens import TokenService
     from modelplane.stores.artifacts import ArtifactStore
     from modelplane.stores.metadata import MetadataStore
+    from modelplane.tracking.run_artifacts import RunArtifacts
     from modelplane.tracking.service import TrackingService
 
 
@@ -37,6 +38,13 @@ def default_actor() -> str:
 
 
 class Workspace:
+    """One installation's services over its settings: ``registry``, ``tracking``, ``datasets``,
+    ``endpoints``, ``tokens`` and the audit log, built on first use and closed by ``close()``.
+
+    ``mp.configure()`` makes one the SDK's default; ``acting_as()`` gives a view that records
+    another actor (and role) in the audit log.
+    """
+
     def __init__(
         self,
         settings: Settings | None = None,
@@ -84,6 +92,12 @@ class Workspace:
         return TrackingService(self.meta, self.audit, self.actor)
 
     @cached_property
+    def run_artifacts(self) -> RunArtifacts:
+        from modelplane.tracking.run_artifacts import RunArtifacts
+
+        return RunArtifacts(self.meta, self.artifacts, self.audit, self.actor)
+
+    @cached_property
     def datasets(self) -> DatasetService:
         from modelplane.data.service import DatasetService
 
@@ -91,6 +105,7 @@ class Workspace:
 
     @cached_property
     def registry(self) -> RegistryService:
+        from modelplane.endpoints.usage import model_users
         from modelplane.registry.service import RegistryService
 
         return RegistryService(
@@ -100,6 +115,7 @@ class Workspace:
             self.actor,
             cache_dir=self.settings.home / "cache",
             role=self.role,
+            model_users=model_users,
         )
 
     @cached_property

@@ -17,7 +17,7 @@ def test_runs_list_table_and_json(cli: Any, populated: Any) -> None:
     assert {r["id"] for r in runs} == set(populated.run_ids)
     newest = runs[0]
     assert newest["id"] == populated.run_ids[1]  # newest first by default
-    assert newest["params"] == {"C": "0.1", "solver": "lbfgs"}
+    assert newest["params"] == {"C": 0.1, "solver": "lbfgs"}
     assert newest["metrics"]["auc"] == 0.85
     assert newest["metrics"]["loss"] == 0.3
     assert newest["tags"] == {"team": "cli"}

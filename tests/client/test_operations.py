@@ -67,7 +67,7 @@ def test_versions_and_aliases(ops: Any) -> None:
         run.log_params({"C": 1.0})
         run.log_metric("auc", 0.8)
         v1 = ops.register_model("m", model, X.head(), run=run, datasets=[ds])
-    assert v1.params == {"C": "1.0"} and v1.run_id == run.id
+    assert v1.params == {"C": 1.0} and v1.run_id == run.id
     assert [d["name"] for d in ops.get_run(run.id).datasets] == ["train"]
     ops.register_model("m", model, tags={"stage": "dev"})
     assert [v.version for v in ops.list_model_versions("m")] == [1, 2]
@@ -105,10 +105,12 @@ def test_runs(ops: Any) -> None:
         low.log_metric("auc", 0.7)
     with ops.start_run("other") as high:
         high.log_metric("auc", 0.9)
-    found = ops.list_runs(["exp", "other", "nosuch"], order_by=["metrics.auc DESC"])
+    found = ops.list_runs(["exp", "other"], order_by=["metrics.auc DESC"])
     assert [r.id for r in found] == [high.id, low.id]
     assert [r.id for r in ops.list_runs("exp", "metrics.auc > 0.5")] == [low.id]
-    assert ops.list_runs("nosuch") == []
+    for unknown in ("nosuch", ["exp", "nosuch"]):  # an error naming it, on both sides
+        with pytest.raises(NotFoundError, match="nosuch"):
+            ops.list_runs(unknown)
     assert ops.get_run(low.id).tags == {"team": "a"}
 
 

@@ -24,7 +24,12 @@ from hypothesis import strategies as st
 from modelplane.config import ServerSettings, Settings
 from modelplane.context import Workspace
 from modelplane.core import names
-from modelplane.core.uris import MODEL_URI_PATTERN, parse_model_uri
+from modelplane.core.uris import (
+    DATASET_URI_PATTERN,
+    MODEL_URI_PATTERN,
+    parse_dataset_uri,
+    parse_model_uri,
+)
 from modelplane.errors import InvalidInputError
 from modelplane.serving.app import create_app
 from modelplane.serving.http_errors import ECHO_LIMIT, MESSAGE_LIMIT
@@ -255,6 +260,11 @@ def test_name_patterns_agree_with_the_validators(value: str) -> None:
     )
     uri = f"models:/{value}"
     assert bool(re.fullmatch(MODEL_URI_PATTERN, uri)) == _accepts(parse_model_uri, uri)
+    assert bool(re.fullmatch(names.FIELD_KEY_PATTERN, value)) == _accepts(
+        names.check_field_key, value
+    )
+    for ds in (f"datasets:/{value}", f"datasets:/{value}/1"):
+        assert bool(re.fullmatch(DATASET_URI_PATTERN, ds)) == _accepts(parse_dataset_uri, ds)
 
 
 @given(st.text(max_size=6))

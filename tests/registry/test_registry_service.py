@@ -55,7 +55,7 @@ def test_register_versions_signature_lineage_card(ws: mp.Workspace, data) -> Non
     assert (mv.version, mv.flavor, mv.uri) == (1, "sklearn", "models:/churn/1")
     assert [c["name"] for c in mv.signature["inputs"]] == [f"f{i}" for i in range(5)]
     assert mv.signature["output_kind"] == "classification"
-    assert mv.params == {"C": "1.0"}  # taken from the run
+    assert mv.params == {"C": 1.0}  # taken from the run, with its type
     assert mv.metrics == {"auc": 0.93}
     assert mv.run_id == run.id
     assert mv.datasets == [{"name": "train", "version": 1, "content_hash": ds.content_hash}]

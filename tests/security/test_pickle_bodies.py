@@ -1,6 +1,6 @@
 """No pickle from any request body: a pickle whose loading would leave a marker file is sent to
-every route that takes a body, under every content type a client might claim; each answer is a
-4xx and the marker never appears."""
+every POST/PUT/PATCH route, under every content type a client might claim; each route that takes a
+body answers 4xx, one that takes none (a restore) ignores it, and the marker never appears."""
 
 from __future__ import annotations
 
@@ -63,7 +63,10 @@ def test_pickle_bodies_are_refused_on_every_route_that_takes_a_body(
                 for media in TYPES:
                     headers = {} if media is None else {"Content-Type": media}
                     r = client.request(method, path, content=body, headers=headers)
-                    assert 400 <= r.status_code < 500, (method, path, media, r.status_code)
+                    if route.body_field is None:  # takes no body: this one is never read
+                        assert r.status_code < 500, (method, path, media, r.status_code)
+                    else:
+                        assert 400 <= r.status_code < 500, (method, path, media, r.status_code)
                     assert "Traceback" not in r.text
                     checked += 1
     assert checked >= 20 * len(TYPES) // 2

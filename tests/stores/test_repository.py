@@ -1,6 +1,7 @@
 """The metadata store's shared patterns on every backend: insert-or-ignore, get-or-create and
 version counters (``stores/metadata/repository.py``), database errors translated at the store's
-boundary (``translate.py``), no I/O before first use, and the 0003 migration's counter backfill."""
+boundary (``translate.py``), no I/O before first use, the 0003 migration's counter backfill and
+the 0005 migration's param numbers."""
 
 from __future__ import annotations
 
@@ -167,6 +168,39 @@ def test_migration_backfills_the_dataset_counter(db_url: str) -> None:
         assert counters == {"three": 3, "none": 0}
         with store.write() as conn:
             assert claim_next(conn, datasets, "last_version", ids[0]) == 4
+    finally:
+        store.dispose()
+
+
+def test_migration_0005_keeps_old_params_as_strings_with_their_numbers(db_url: str) -> None:
+    """Params stored as text before 0005 stay strings; those spelling a finite number get it,
+    so numeric filters see them; existing runs are not deleted."""
+    old = MetadataStore(db_url, migrate=False)
+    with old.engine.connect() as conn:  # the schema as an 0004 store left it
+        upgrade(conn, "0004")
+    with old.engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO experiments (name, created_at) VALUES ('e', 1)"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, experiment_id, name, status, start_time) "
+                "VALUES ('r1', (SELECT id FROM experiments), 'old', 'FINISHED', 1)"
+            )
+        )
+        for key, value in (("C", "1.0"), ("n", "3"), ("s", "lbfgs"), ("x", "nan"), ("e", "1e-3")):
+            conn.execute(
+                sa.text("INSERT INTO run_params (run_id, key, value) VALUES ('r1', :k, :v)"),
+                {"k": key, "v": value},
+            )
+    old.dispose()
+
+    store = MetadataStore(db_url)
+    try:
+        assert store.current_revision() == HEAD_REVISION
+        with store.read() as conn:
+            rows = conn.execute(sa.text("SELECT key, num, value_json FROM run_params")).all()
+            deleted = conn.execute(sa.text("SELECT deleted_at FROM runs")).scalar()
+        assert {k: n for k, n, _ in rows} == {"C": 1.0, "n": 3.0, "s": None, "x": None, "e": 1e-3}
+        assert all(j is None for _, _, j in rows) and deleted is None
     finally:
         store.dispose()
 

@@ -17,7 +17,7 @@ def test_run_lifecycle_and_status(ws: mp.Workspace) -> None:
     info = mp.get_run(run.id)
     assert info.status == "FINISHED"
     assert info.end_time is not None and info.end_time >= info.start_time
-    assert info.params == {"C": "1.0", "penalty": "l2"}
+    assert info.params == {"C": 1.0, "penalty": "l2"}  # params keep their type
     assert info.metrics == {"auc": 0.91, "f1": 0.8}
     assert info.tags == {"team": "risk"}
     assert info.experiment == "exp" and info.name == "first"
@@ -123,7 +123,8 @@ def test_search_runs_filters_and_frame(ws: mp.Workspace) -> None:
     }
     assert len(mp.search_runs("search", "attributes.status = 'FINISHED' AND metrics.m1 >= 3")) == 12
     assert len(mp.search_runs("search", "metrics.`m0` <= 0")) == 1
-    assert mp.search_runs("nope").empty
+    with pytest.raises(NotFoundError, match="no experiment named 'nope'"):
+        mp.search_runs("nope")  # as the CLI and the HTTP API answer (exit 2, 404)
 
     top = mp.search_runs("search", order_by=["metrics.m0 DESC"], max_results=3)
     assert list(top["run_name"]) == ["run29", "run28", "run27"]
@@ -138,7 +139,7 @@ def test_search_runs_filters_and_frame(ws: mp.Workspace) -> None:
     [
         "metrics.auc >",
         "metrics.auc > 'high'",
-        "params.C > 1",
+        "params.C > '1'",  # compares text: the error says to leave the number unquoted
         "params.x = 'a' OR 1=1",
         "metrics.auc > 0.9; DROP TABLE runs",
         "metrics.auc > 0.9 and",

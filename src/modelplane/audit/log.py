@@ -340,10 +340,18 @@ class AuditLog:
         action: str | None = None,
         limit: int = 100,
         newest_first: bool = True,
+        actor: str | None = None,
+        before: int | None = None,
     ) -> list[AuditEntry]:
+        """Entries about ``target`` (and below), of ``action``, by ``actor``; ``before``: only
+        entries with a smaller seq (the next page of a newest-first listing)."""
         if not 1 <= limit <= 100_000:
             raise InvalidInputError("limit must be between 1 and 100000", field="limit")
         query = sa.select(audit_log)
+        if actor is not None:
+            query = query.where(audit_log.c.actor == actor)
+        if before is not None:
+            query = query.where(audit_log.c.seq < before)
         if target is not None:
             query = query.where(
                 sa.or_(

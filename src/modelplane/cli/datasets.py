@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from modelplane.cli import workspace
-from modelplane.cli.output import JsonFlag, cell, fmt_time, new_table, note, print_json, show
+from modelplane.cli.output import (
+    JsonFlag,
+    cell,
+    fmt_time,
+    key_values,
+    new_table,
+    note,
+    print_json,
+    show,
+)
 from modelplane.errors import NotFoundError
 
 app = typer.Typer(
@@ -49,3 +58,37 @@ def list_datasets(
             cell(v.source),
         )
     show(table)
+
+
+@app.command("show")
+def show_dataset(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            metavar="DATASET",
+            help="A dataset name (its newest version) or a datasets:/NAME/VERSION URI "
+            "(datasets:/NAME@latest, datasets:/NAME: the newest).",
+        ),
+    ],
+    version: Annotated[
+        int | None,
+        typer.Option("--version", "-v", min=1, metavar="N", help="This version (by name)."),
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Show a dataset version: URI, rows, columns and their types, content hash, source."""
+    dv = workspace().datasets.get(dataset, version)
+    if json_out:
+        print_json(dv.to_dict())
+        return
+    rows = [
+        ("rows", dv.num_rows),
+        ("columns", dv.num_columns),
+        ("sha256", dv.content_hash),
+        ("created", f"{fmt_time(dv.created_at)} by {dv.created_by or '?'}"),
+        ("source", dv.source),
+    ]
+    table = new_table("Schema", "column", "type")
+    for column, dtype in dv.schema.items():
+        table.add_row(cell(column), cell(dtype))
+    show(key_values(dv.uri, rows), table)

@@ -403,3 +403,48 @@ def rules(
             cell(r.updated_by),
         )
     show(table)
+
+
+# -- delete and restore ---------------------------------------------------------------------------
+
+VersionArg = Annotated[
+    int | None,
+    typer.Argument(
+        min=1, metavar="VERSION", help="One version (default: the model with every version)."
+    ),
+]
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Model name.")]
+
+
+@app.command("delete")
+def delete_model(name: NameArg, version: VersionArg = None) -> None:
+    """Delete a model with its versions, or one version: hidden, kept, restorable. Refused while
+    an alias points to a version or a deployed endpoint serves it."""
+    from modelplane.core.names import check_name
+
+    registry = workspace().registry
+    check_name(name, "model name")
+    if version is not None:
+        registry.delete_version(name, version)
+        restore = f"modelplane models restore {name} {version}"
+        note(f"deleted models:/{name}/{version} (restore: {restore})")
+        return
+    versions = registry.delete_model(name)
+    listed = ", ".join(f"v{v}" for v in versions) or "no versions"
+    note(f"deleted model {name} with {listed} (restore: modelplane models restore {name})")
+
+
+@app.command("restore")
+def restore_model(name: NameArg, version: VersionArg = None) -> None:
+    """Restore a deleted model (with the versions deleted with it), or one deleted version."""
+    from modelplane.core.names import check_name
+
+    registry = workspace().registry
+    check_name(name, "model name")
+    if version is not None:
+        mv = registry.restore_version(name, version)
+        note(f"restored {mv.uri}")
+        return
+    model = registry.restore_model(name)
+    latest = "no versions" if model.latest_version is None else f"latest v{model.latest_version}"
+    note(f"restored model {model.name} ({latest})")

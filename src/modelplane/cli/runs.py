@@ -1,17 +1,19 @@
-"""``modelplane runs …``: list and search tracked runs."""
+"""``modelplane runs …``: list and search tracked runs; show, delete and restore one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 
-from modelplane.cli import workspace
+from modelplane.cli import run_artifacts, workspace
 from modelplane.cli.output import (
     JsonFlag,
     cell,
     fmt_mapping,
     fmt_time,
+    key_values,
     new_table,
     note,
     print_json,
@@ -26,6 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command("artifacts")(run_artifacts.list_artifacts)
+app.command("download")(run_artifacts.download)
 
 
 @app.command("list")
@@ -48,13 +52,21 @@ def list_runs(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, max=1_000_000, help="At most this many runs.")
     ] = 100,
+    lifecycle: Annotated[
+        str,
+        typer.Option(
+            "--lifecycle", help="Which runs: active (default), deleted or all.", metavar="STAGE"
+        ),
+    ] = "active",
     json_out: JsonFlag = False,
 ) -> None:
     """List runs, newest first (or as --order-by says), optionally filtered."""
     tracking = workspace().tracking
     if experiment is not None and tracking.find_experiment(experiment) is None:
         raise NotFoundError(f"no experiment named {experiment!r}", field="experiment")
-    runs = tracking.list_runs(experiment, filter_, order_by=order_by, max_results=limit)
+    runs = tracking.list_runs(
+        experiment, filter_, order_by=order_by, max_results=limit, lifecycle=lifecycle
+    )
     if json_out:
         print_json([r.to_dict() for r in runs])
         return
@@ -83,3 +95,58 @@ def list_runs(
             cell(fmt_mapping(r.params, limit=4)),
         )
     show(table)
+
+
+# -- show, delete, restore -----------------------------------------------------------------------
+
+RunIdArg = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run id (see 'modelplane runs list').")
+]
+
+
+@app.command("show")
+def show_run(run_id: RunIdArg, json_out: JsonFlag = False) -> None:
+    """Show a run: status, times, experiment, params, latest metrics, tags and datasets."""
+    info = workspace().tracking.get_run(run_id)
+    if json_out:
+        print_json(info.to_dict())
+        return
+    rows: list[tuple[str, Any]] = [
+        ("name", info.name),
+        ("experiment", f"{info.experiment} (id {info.experiment_id})"),
+        ("status", info.status),
+        ("lifecycle", info.lifecycle),
+        ("started", fmt_time(info.start_time)),
+        ("ended", fmt_time(info.end_time)),
+        ("user", info.user),
+        ("source", info.source),
+        ("code version", info.code_version),
+    ]
+    renderables: list[Any] = [key_values(f"Run {info.id}", rows)]
+    for title, values in (("Params", info.params), ("Metrics", info.metrics), ("Tags", info.tags)):
+        if values:
+            table = new_table(title, "key", "value")
+            for key, value in sorted(values.items()):
+                text = value if isinstance(value, (str, float)) else json.dumps(value)
+                table.add_row(cell(key), cell(text))
+            renderables.append(table)
+    if info.datasets:
+        table = new_table("Datasets", "dataset", "context")
+        for d in info.datasets:
+            table.add_row(cell(f"datasets:/{d['name']}/{d['version']}"), cell(d["context"]))
+        renderables.append(table)
+    show(*renderables)
+
+
+@app.command("delete")
+def delete_run(run_id: RunIdArg) -> None:
+    """Delete a run: hidden from listings and searches, kept, restorable."""
+    workspace().tracking.delete_run(run_id)
+    note(f"deleted run {run_id} (restore it with 'modelplane runs restore {run_id}')")
+
+
+@app.command("restore")
+def restore_run(run_id: RunIdArg) -> None:
+    """Restore a deleted run."""
+    info = workspace().tracking.restore_run(run_id)
+    note(f"restored run {info.id} ({info.name}, experiment {info.experiment})")

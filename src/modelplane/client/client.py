@@ -26,6 +26,7 @@ from urllib.parse import quote
 from modelplane.client.http import Transport, plain_json
 from modelplane.client.run import RemoteRun, scalar_map
 from modelplane.core.names import check_artifact_key
+from modelplane.core.uris import dataset_ref
 from modelplane.data.records import DatasetVersion
 from modelplane.errors import IntegrityError, InvalidInputError
 from modelplane.registry.records import ModelVersion, RegisteredModel, VersionFacts
@@ -122,6 +123,8 @@ class Client(BaseClient[RemoteRun]):
         return DatasetVersion.from_dict(answer)
 
     def _dataset_json(self, name: str, version: int | None) -> dict[str, Any]:
+        ref = dataset_ref(name, version)  # a name, or a datasets:/ URI
+        name, version = ref.name, ref.version
         path = f"{API}/datasets/{_seg(name)}"
         if version is not None:
             path += f"/versions/{int(version)}"
@@ -140,7 +143,7 @@ class Client(BaseClient[RemoteRun]):
         import pandas as pd
 
         record = self._dataset_json(name, version)
-        path = f"{API}/datasets/{_seg(name)}/versions/{int(record['version'])}/data"
+        path = f"{API}/datasets/{_seg(record['name'])}/versions/{int(record['version'])}/data"
         data = self._http.request("GET", path).content
         actual = hashlib.sha256(data).hexdigest()
         if record.get("sha256") != actual:
@@ -185,6 +188,7 @@ class Client(BaseClient[RemoteRun]):
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        lifecycle: str = "active",
     ) -> list[RunInfo]:
         """Runs matching ``filter`` (e.g. ``"metrics.auc > 0.9 and params.C = '1.0'"``)."""
         names = [experiment] if isinstance(experiment, str) else list(experiment or [])
@@ -193,6 +197,7 @@ class Client(BaseClient[RemoteRun]):
             "filter": filter,
             "order_by": list(order_by) if order_by else None,
             "max_results": max_results,
+            "lifecycle": lifecycle,
         }
         rows = self._http.json("GET", f"{API}/runs", params=params)
         return [RunInfo.from_dict(r) for r in rows]
@@ -204,10 +209,19 @@ class Client(BaseClient[RemoteRun]):
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 100_000,
+        lifecycle: str = "active",
     ) -> pd.DataFrame:
         """A DataFrame shaped like ``mp.search_runs`` (``params.*``, ``metrics.*``, ``tags.*``)."""
-        infos = self.list_runs(experiment, filter, order_by=order_by, max_results=max_results)
+        infos = self.list_runs(
+            experiment, filter, order_by=order_by, max_results=max_results, lifecycle=lifecycle
+        )
         return runs_frame_from_infos(infos)
+
+    def delete_run(self, run_id: str) -> None:
+        self._http.request("DELETE", f"{API}/runs/{_seg(run_id)}")
+
+    def restore_run(self, run_id: str) -> RunInfo:
+        return RunInfo.from_dict(self._http.json("POST", f"{API}/runs/{_seg(run_id)}/restore"))
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -302,6 +316,17 @@ class Client(BaseClient[RemoteRun]):
 
     def delete_model_version(self, name: str, version: int) -> None:
         self._http.request("DELETE", f"{API}/models/{_seg(name)}/versions/{int(version)}")
+
+    def restore_model_version(self, name: str, version: int) -> ModelVersion:
+        path = f"{API}/models/{_seg(name)}/versions/{int(version)}/restore"
+        return ModelVersion.from_dict(self._http.json("POST", path))
+
+    def delete_model(self, name: str) -> None:
+        self._http.request("DELETE", f"{API}/models/{_seg(name)}")
+
+    def restore_model(self, name: str) -> RegisteredModel:
+        answer = self._http.json("POST", f"{API}/models/{_seg(name)}/restore")
+        return RegisteredModel.from_dict(answer)
 
     def load_model(self, uri: str) -> LoadedModel:
         """Load ``models:/name/3`` or ``models:/name@alias``: every file is downloaded and checked

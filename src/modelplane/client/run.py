@@ -7,14 +7,20 @@ requests of at most :data:`MAX_POINTS` points (each one transaction on the serve
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from modelplane.errors import InvalidInputError
+from modelplane.errors import IntegrityError, InvalidInputError
+from modelplane.tracking.artifacts import ArtifactEntry
 from modelplane.tracking.handle import RunHandle
+from modelplane.tracking.params import wire_param
 from modelplane.tracking.records import MetricPoint, RunInfo
 
 if TYPE_CHECKING:
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 100_000
 """Metric points per request (the server answers 413 beyond)."""
+UPLOAD_HEADER = "X-Modelplane-Upload"
+"""Sent with multipart uploads: the server takes that "simple" type only with this header."""
 
 
 def scalar_map(values: Mapping[str, Any] | None, field: str) -> dict[str, Any] | None:
@@ -75,7 +83,9 @@ class RemoteRun(RunHandle):
         return RunInfo.from_dict(self._http.json("GET", self._path))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        body = {"params": scalar_map(params, "params")}
+        if not isinstance(params, Mapping):
+            raise InvalidInputError("params must be a mapping of name to value", field="params")
+        body = {"params": {k: wire_param(k, v) for k, v in params.items()}}
         self._http.request("POST", f"{self._path}/params", json_body=body)
 
     def log_batch(self, points: Iterable[tuple[str, Any, int | None, int | None]]) -> int:
@@ -99,9 +109,13 @@ class RemoteRun(RunHandle):
         body = {"tags": scalar_map(tags, "tags")}
         self._http.request("POST", f"{self._path}/tags", json_body=body)
 
-    def log_dataset(self, dataset: DatasetVersion | int, context: str = "training") -> None:
-        ds_id = dataset if isinstance(dataset, int) else dataset.id
-        body = {"dataset_version_id": ds_id, "context": context}
+    def log_dataset(self, dataset: DatasetVersion | int | str, context: str = "training") -> None:
+        """``dataset``: a DatasetVersion, its id or a ``datasets:/NAME/VERSION`` URI."""
+        body: dict[str, Any] = {"context": context}
+        if isinstance(dataset, str):
+            body["dataset"] = dataset
+        else:
+            body["dataset_version_id"] = dataset if isinstance(dataset, int) else dataset.id
         self._http.request("POST", f"{self._path}/datasets", json_body=body)
 
     def metric_history(self, key: str) -> list[MetricPoint]:
@@ -118,3 +132,47 @@ class RemoteRun(RunHandle):
 
     def _end(self, status: str) -> None:
         self._http.request("POST", f"{self._path}/end", json_body={"status": status})
+
+    # -- artifacts ------------------------------------------------------------------------------
+
+    def _artifact_url(self, path: str) -> str:
+        return f"{self._path}/artifacts/{quote(path, safe='/')}"
+
+    def _log_artifact_file(self, local: Path, artifact_file: str) -> ArtifactEntry:
+        """Upload one file (multipart, like a model registration); the server checks the path
+        again and answers 413 beyond its upload limit."""
+        with open(local, "rb") as fh:
+            answer = self._http.json(
+                "PUT",
+                self._artifact_url(artifact_file),
+                files=[("file", (local.name, fh, "application/octet-stream"))],
+                headers={UPLOAD_HEADER: "1"},
+            )
+        return ArtifactEntry.from_dict(answer)
+
+    def list_artifacts(self, path: str | None = None) -> list[ArtifactEntry]:
+        rows = self._http.json("GET", f"{self._path}/artifacts", params={"path": path or None})
+        return [ArtifactEntry.from_dict(r) for r in rows]
+
+    def _fetch_artifact(self, entry: ArtifactEntry, target: Path) -> None:
+        """Stream the file next to ``target`` and move it there once its SHA-256 matched."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".mp-get-", dir=target.parent)
+        digest = hashlib.sha256()
+        try:
+            url = self._artifact_url(entry.path)
+            with os.fdopen(fd, "wb") as out, self._http.stream("GET", url) as response:
+                for chunk in response.iter_bytes(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != entry.sha256:
+                raise IntegrityError(
+                    f"run {self.id}: artifact {entry.path!r} does not match its recorded "
+                    f"checksum (expected sha256 {entry.sha256[:12]}…, got "
+                    f"{digest.hexdigest()[:12]}…)",
+                    key=entry.path,
+                )
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

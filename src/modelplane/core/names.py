@@ -19,8 +19,13 @@ MAX_KEY_LEN = 1024
 
 # Entity names: letters, digits, and . _ - ; must start with a letter or digit.
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Alias names: like entity names, but no dots (they appear after '@' in URIs); not all digits.
+# Alias names: like entity names, but no dots (they appear after '@' in URIs); not all digits,
+# and not a version number such as v3 (``@v3`` next to ``/3`` would be ambiguous).
 _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_VERSIONISH_RE = re.compile(r"[vV][0-9]+")
+# Run param, metric and tag keys (MLflow's rule): letters, digits, '_', '-', '.', '/', ':' and
+# spaces; '/'-separated segments that are not empty, '.' or '..'.
+_FIELD_KEY_RE = re.compile(r"[A-Za-z0-9_.\- /:]+")
 # One component of an artifact key.
 _COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*")
 
@@ -29,10 +34,13 @@ _COMPONENT_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+=-]*")
 MAX_ALIAS_LEN = 64
 NAME_PATTERN = r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_-])*\.?$"
 """:func:`check_name` (up to ``MAX_NAME_LEN`` characters): ``_NAME_RE`` without ``..``."""
-ALIAS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+ALIAS_PATTERN = r"^(?![vV][0-9]+$)[A-Za-z_][A-Za-z0-9_-]*$"
 """:func:`check_alias` (up to ``MAX_ALIAS_LEN`` characters)."""
 ARTIFACT_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._+=-]*(?:/[A-Za-z0-9_][A-Za-z0-9._+=-]*)*$"
 """:func:`check_artifact_key` (up to ``MAX_KEY_LEN`` characters)."""
+MAX_FIELD_KEY_LEN = 250
+FIELD_KEY_PATTERN = r"^(?!/)(?!.*/$)(?!.*//)(?!(?:.*/)?\.\.?(?:/|$))[A-Za-z0-9_. /:-]+$"
+""":func:`check_field_key` (up to ``MAX_FIELD_KEY_LEN`` characters)."""
 
 
 def check_name(value: object, kind: str = "name") -> str:
@@ -60,6 +68,32 @@ def check_alias(value: object) -> str:
             f"invalid alias {_show(value)}: use letters, digits, '_' and '-', starting with a "
             "letter or '_' (at most 64 characters)",
             field="alias",
+        )
+    if _VERSIONISH_RE.fullmatch(value):
+        raise InvalidInputError(
+            f"invalid alias {_show(value)}: it reads as a version number; name versions as "
+            f"models:/NAME/{value[1:]} and give aliases a word (e.g. champion)",
+            field="alias",
+        )
+    return value
+
+
+def check_field_key(value: object, kind: str = "key") -> str:
+    """A run's param, metric or tag key, as MLflow allows them: letters, digits, ``_ - . / :``
+    and spaces, at most 250 characters, no empty, ``.`` or ``..`` segment between slashes."""
+    value = check_key(value, kind, MAX_FIELD_KEY_LEN)
+    if not _FIELD_KEY_RE.fullmatch(value):
+        raise InvalidInputError(
+            f"invalid {kind} {_show(value)}: use letters, digits, '_', '-', '.', '/', ':' and "
+            "spaces",
+            field=kind,
+        )
+    parts = value.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidInputError(
+            f"invalid {kind} {_show(value)}: no leading, trailing or doubled '/', and no '.' "
+            "or '..' segments",
+            field=kind,
         )
     return value
 

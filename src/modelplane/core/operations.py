@@ -70,8 +70,10 @@ class Operations(Protocol):
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        lifecycle: str = "active",
     ) -> list[RunInfo]:
-        """Run records matching ``filter`` (e.g. ``"metrics.auc > 0.9"``), in ``order_by``."""
+        """Run records matching ``filter`` (e.g. ``"metrics.auc > 0.9"``), in ``order_by``;
+        ``lifecycle``: ``active`` runs, ``deleted`` ones or ``all``."""
 
     def search_runs(
         self,
@@ -80,8 +82,16 @@ class Operations(Protocol):
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 100_000,
+        lifecycle: str = "active",
     ) -> pd.DataFrame:
-        """Matching runs as a DataFrame, a row per run (``params.*``, ``metrics.*``, ``tags.*``)."""
+        """Matching runs as a DataFrame, a row per run (``params.*``, ``metrics.*``, ``tags.*``);
+        ``lifecycle``: ``active`` runs, ``deleted`` ones or ``all``."""
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run: hidden from searches, kept, restorable with :meth:`restore_run`."""
+
+    def restore_run(self, run_id: str) -> RunInfo:
+        """Bring a deleted run back."""
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -128,7 +138,16 @@ class Operations(Protocol):
         """Change a version's description, or merge tags into its tags."""
 
     def delete_model_version(self, name: str, version: int) -> None:
-        """Delete a version that no alias points to."""
+        """Delete a version (kept, restorable) that no alias points to and no endpoint serves."""
+
+    def restore_model_version(self, name: str, version: int) -> ModelVersion:
+        """Bring a deleted version back."""
+
+    def delete_model(self, name: str) -> None:
+        """Delete a model with all its versions (each checked as for ``delete_model_version``)."""
+
+    def restore_model(self, name: str) -> RegisteredModel:
+        """Bring a deleted model back, with the versions deleted with it."""
 
     def set_alias(
         self, name: str, alias: str, version: int, *, reason: str | None = None

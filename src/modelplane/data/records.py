@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from modelplane.core.times import iso_z, short_hash
 from modelplane.errors import InvalidInputError
 
 
@@ -28,6 +29,13 @@ class DatasetVersion:
     @property
     def uri(self) -> str:
         return f"datasets:/{self.name}/{self.version}"
+
+    def __repr__(self) -> str:  # one line: the schema and profile stay out
+        return (
+            f"DatasetVersion(name={self.name!r}, version={self.version}, rows={self.num_rows}, "
+            f"columns={self.num_columns}, hash={short_hash(self.content_hash)!r}, "
+            f"created={iso_z(self.created_at)!r})"
+        )
 
     def to_dict(self, *, with_profile: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -67,7 +75,8 @@ class DatasetVersion:
 
 
 def dataset_version_ids(datasets: Sequence[Any] | None) -> list[int]:
-    """Lineage ids from DatasetVersion objects (or their integer ids)."""
+    """Lineage ids from DatasetVersion objects (or their integer ids; the SDK resolves
+    ``datasets:/`` URIs to versions before asking)."""
     ids = []
     for ds in datasets or ():
         if isinstance(ds, int) and not isinstance(ds, bool):
@@ -76,6 +85,7 @@ def dataset_version_ids(datasets: Sequence[Any] | None) -> list[int]:
             ids.append(ds.id)
         else:
             raise InvalidInputError(
-                "datasets must be DatasetVersion objects from register_dataset", field="datasets"
+                "datasets must be DatasetVersion objects from register_dataset or datasets:/ URIs",
+                field="datasets",
             )
     return ids

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_name
 from modelplane.core.sql import now_ms
+from modelplane.core.uris import dataset_ref
 from modelplane.data.records import DatasetVersion
 from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
 from modelplane.stores.artifacts import ArtifactStore
@@ -249,7 +250,10 @@ class DatasetService:
         return None if row is None else self._record(row)
 
     def get(self, name: str, version: int | None = None) -> DatasetVersion:
-        check_name(name, "dataset name")
+        """A version by name (newest when ``version`` is None) or by ``datasets:/`` URI
+        (``datasets:/NAME/VERSION``, ``datasets:/NAME@latest``, ``datasets:/NAME``)."""
+        ref = dataset_ref(name, version)
+        name, version = ref.name, ref.version
         query = self._select().where(datasets.c.name == name)
         if version is None:
             query = query.order_by(dataset_versions.c.version.desc()).limit(1)

@@ -66,12 +66,18 @@ class Aliases:
         with self.meta.write() as conn:
             mid = model_id(conn, name, lock=True)
             exists = conn.execute(
-                sa.select(model_versions.c.id, model_versions.c.tags).where(
-                    model_versions.c.model_id == mid, model_versions.c.version == version
-                )
+                sa.select(
+                    model_versions.c.id, model_versions.c.tags, model_versions.c.deleted_at
+                ).where(model_versions.c.model_id == mid, model_versions.c.version == version)
             ).first()
             if exists is None:
                 raise NotFoundError(f"model {name!r} has no version {version}", field="version")
+            if exists.deleted_at is not None:
+                raise NotFoundError(
+                    f"models:/{name}/{version} is deleted: restore it before pointing an alias "
+                    "at it",
+                    field="version",
+                )
             self._guard(conn, name, alias, dict(exists.tags or {}))
             old = conn.execute(
                 sa.select(model_aliases.c.version).where(

@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from modelplane.core.safepaths import check_member_name
-from modelplane.errors import FlavorError, InvalidInputError
+from modelplane.errors import FlavorError, InvalidInputError, needs_extra
 from modelplane.registry.flavors import flavor_for
 from modelplane.registry.signature import ColumnSpec, Signature, dtype_name, infer_signature
 
@@ -217,7 +217,7 @@ def _load_sklearn(path: pathlib.Path, serialization_format: object) -> object:
     try:
         import skops.io
     except ImportError as exc:
-        raise FlavorError("loading a skops model needs the skops package") from exc
+        raise needs_extra("loading a skops model", "skops", "mlflow") from exc
     try:
         types = [str(t) for t in skops.io.get_untrusted_types(file=path)]
     except Exception as exc:

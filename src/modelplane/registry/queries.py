@@ -21,20 +21,37 @@ from modelplane.stores.metadata.schema import (
 )
 
 
-def model_id(conn: Connection, name: str, *, lock: bool = False) -> int:
-    """The id of the registered model ``name``; :class:`NotFoundError` when there is none.
+def model_id(
+    conn: Connection, name: str, *, lock: bool = False, include_deleted: bool = False
+) -> int:
+    """The id of the registered model ``name``; :class:`NotFoundError` when there is none (or
+    when it is deleted, unless ``include_deleted``).
 
     ``lock``: hold the model's row until the transaction ends (``SELECT … FOR UPDATE``; SQLite
     writers are serialised already), so changes to one model's aliases happen one at a time and
     each sees the one before it.
     """
-    query = sa.select(registered_models.c.id).where(registered_models.c.name == name)
+    query = sa.select(registered_models.c.id, registered_models.c.deleted_at).where(
+        registered_models.c.name == name
+    )
     if lock:
         query = query.with_for_update()
-    found = conn.execute(query).scalar()
+    found = conn.execute(query).first()
     if found is None:
         raise NotFoundError(f"no model named {name!r}", field="model")
-    return int(found)
+    if found.deleted_at is not None and not include_deleted:
+        raise NotFoundError(
+            f"model {name!r} is deleted (restore it with mp.restore_model or "
+            f"modelplane models restore {name})",
+            field="model",
+        )
+    return int(found.id)
+
+
+ACTIVE_VERSION = model_versions.c.deleted_at.is_(None)
+"""The condition of versions that are not deleted."""
+ACTIVE_MODEL = registered_models.c.deleted_at.is_(None)
+"""The condition of models that are not deleted."""
 
 
 def version_rows(conn: Connection, condition: Any) -> list[ModelVersion]:
@@ -96,6 +113,7 @@ def version_rows(conn: Connection, condition: Any) -> list[ModelVersion]:
             datasets=lineage.get(r.id, []),
             aliases=aliases.get((r.model_id, r.version), []),
             id=r.id,
+            deleted_at=r.deleted_at,
         )
         for r in rows
     ]
@@ -105,7 +123,7 @@ def model_rows(conn: Connection, condition: Any) -> list[RegisteredModel]:
     """The registered models matching ``condition``, by name, with latest version and aliases."""
     latest = (
         sa.select(sa.func.max(model_versions.c.version))
-        .where(model_versions.c.model_id == registered_models.c.id)
+        .where(model_versions.c.model_id == registered_models.c.id, ACTIVE_VERSION)
         .scalar_subquery()
     )
     rows = conn.execute(

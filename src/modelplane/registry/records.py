@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from modelplane.core.times import iso_z
+
 
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
@@ -51,10 +53,18 @@ class ModelVersion:
     datasets: list[dict[str, Any]] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     id: int = 0
+    deleted_at: int | None = None  # set on a deleted version (the registry hides those)
 
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
+    def __repr__(self) -> str:  # one line: signature, files and model card stay out
+        return (
+            f"ModelVersion(name={self.name!r}, version={self.version}, flavor={self.flavor!r}, "
+            f"aliases={self.aliases!r}, status={self.status!r}, run_id={self.run_id!r}, "
+            f"created={iso_z(self.created_at)!r})"
+        )
 
     def to_dict(self, *, with_card: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -115,6 +125,12 @@ class RegisteredModel:
     updated_at: int
     latest_version: int | None
     aliases: dict[str, int]
+
+    def __repr__(self) -> str:
+        return (
+            f"RegisteredModel(name={self.name!r}, latest_version={self.latest_version}, "
+            f"aliases={self.aliases!r}, updated={iso_z(self.updated_at)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

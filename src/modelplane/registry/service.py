@@ -25,10 +25,11 @@ from modelplane.audit import AuditLog
 from modelplane.core.names import check_name
 from modelplane.core.roles import Role
 from modelplane.core.uris import ModelRef, is_model_uri, parse_model_uri
-from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
+from modelplane.errors import InvalidInputError, NotFoundError
 from modelplane.registry.alias_rules import AliasRules, check_reserved_tags
 from modelplane.registry.aliases import Aliases
 from modelplane.registry.examples import INPUT_EXAMPLE
+from modelplane.registry.lifecycle import Lifecycle, ModelUsers
 from modelplane.registry.loaded import LoadedModel
 from modelplane.registry.packaging import (
     SavedModel,
@@ -36,7 +37,13 @@ from modelplane.registry.packaging import (
     save_object,
     with_pii,
 )
-from modelplane.registry.queries import model_id, model_rows, version_rows
+from modelplane.registry.queries import (
+    ACTIVE_MODEL,
+    ACTIVE_VERSION,
+    model_id,
+    model_rows,
+    version_rows,
+)
 from modelplane.registry.records import AliasChange, ModelVersion, RegisteredModel, VersionFacts
 from modelplane.registry.versions import MAX_DESCRIPTION, VersionRecorder, clean_mapping
 from modelplane.stores.artifacts import ArtifactStore
@@ -54,6 +61,7 @@ class RegistryService:
         *,
         cache_dir: Path,
         role: Role | None = None,
+        model_users: ModelUsers | None = None,
     ) -> None:
         self.meta = meta
         self.artifacts = artifacts
@@ -63,6 +71,9 @@ class RegistryService:
         self.role = role  # the caller's role when it came from a token (None: the owner)
         self._versions = VersionRecorder(meta, artifacts, audit, actor)
         self._aliases = Aliases(meta, audit, actor, role)
+        # model_users: which deployed endpoints name a model (deleting a version they serve is
+        # refused); wired in by the workspace, as endpoints sit above the registry
+        self._lifecycle = Lifecycle(meta, audit, actor, model_users)
 
     @property
     def alias_rules(self) -> AliasRules:
@@ -188,27 +199,36 @@ class RegistryService:
         with self.meta.read() as conn:
             found = version_rows(
                 conn,
-                sa.and_(registered_models.c.name == name, model_versions.c.version == int(version)),
+                sa.and_(
+                    registered_models.c.name == name,
+                    model_versions.c.version == int(version),
+                    ACTIVE_MODEL,
+                ),
             )
         if not found:
             self.get_model(name)  # raises NotFound for an unknown model
             raise NotFoundError(f"model {name!r} has no version {version}", field="version")
+        if found[0].deleted_at is not None:
+            raise NotFoundError(
+                f"models:/{name}/{version} is deleted (restore it with "
+                f"mp.restore_model_version or modelplane models restore {name} {version})",
+                field="version",
+            )
         return found[0]
 
     def versions(self, name: str) -> list[ModelVersion]:
         self.get_model(name)
         with self.meta.read() as conn:
-            return version_rows(conn, registered_models.c.name == name)
+            return version_rows(conn, sa.and_(registered_models.c.name == name, ACTIVE_VERSION))
 
     def get_model(self, name: str) -> RegisteredModel:
         check_name(name, "model name")
-        models = self._models(registered_models.c.name == name)
-        if not models:
-            raise NotFoundError(f"no model named {name!r}", field="model")
-        return models[0]
+        with self.meta.read() as conn:
+            model_id(conn, name)  # NotFound for an unknown or deleted model, saying which
+            return model_rows(conn, registered_models.c.name == name)[0]
 
     def list_models(self) -> list[RegisteredModel]:
-        return self._models(sa.true())
+        return self._models(ACTIVE_MODEL)
 
     def _models(self, condition: Any) -> list[RegisteredModel]:
         with self.meta.read() as conn:
@@ -292,26 +312,23 @@ class RegistryService:
         return self.get_version(name, version)
 
     def delete_version(self, name: str, version: int) -> None:
-        current = self.get_version(name, version)
-        if current.aliases:
-            raise ConflictError(
-                f"models:/{name}/{version} is still @{', @'.join(current.aliases)}; move or delete "
-                "those aliases first",
-                field="version",
-            )
-        with self.meta.write() as conn:
-            conn.execute(model_versions.delete().where(model_versions.c.id == current.id))
-            self.audit.append(
-                conn,
-                actor=self.actor,
-                action="model_version.delete",
-                target=f"models/{name}/{version}",
-                before={
-                    "flavor": current.flavor,
-                    "artifact": current.artifact_key,
-                    "files": current.files,
-                },
-            )
+        """Delete a version (soft: kept, restorable); refused (409) while an alias points to it
+        or a deployed endpoint serves it (:mod:`.lifecycle`)."""
+        self._lifecycle.delete_version(name, version)
+
+    def restore_version(self, name: str, version: int) -> ModelVersion:
+        self._lifecycle.restore_version(name, version)
+        return self.get_version(name, version)
+
+    def delete_model(self, name: str) -> list[int]:
+        """Delete a model with its versions (each checked as :meth:`delete_version` checks);
+        returns the version numbers deleted with it."""
+        return self._lifecycle.delete_model(name)
+
+    def restore_model(self, name: str) -> RegisteredModel:
+        """Restore a deleted model with the versions deleted with it."""
+        self._lifecycle.restore_model(name)
+        return self.get_model(name)
 
     # -- loading --------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from modelplane.audit import AuditLog
 from modelplane.core.names import check_key
 from modelplane.core.sql import inserted_id, now_ms
-from modelplane.errors import FlavorError, InvalidInputError, NotFoundError
+from modelplane.errors import ConflictError, FlavorError, InvalidInputError, NotFoundError
 from modelplane.registry.card import render_card
 from modelplane.registry.packaging import SavedModel
 from modelplane.registry.records import VersionFacts
@@ -125,6 +125,15 @@ class VersionRecorder:
                     "updated_at": created,
                 },
             )
+            deleted = conn.execute(
+                sa.select(registered_models.c.deleted_at).where(registered_models.c.id == model_id)
+            ).scalar()
+            if deleted is not None:
+                raise ConflictError(
+                    f"model {name!r} is deleted: restore it (mp.restore_model or modelplane "
+                    "models restore) before registering versions of it, or choose another name",
+                    field="model",
+                )
             version = claim_next(
                 conn, registered_models, "last_version", model_id, updated_at=created
             )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelplane.config import settings_for
 from modelplane.context import Workspace
+from modelplane.sdk.autolog import autolog as autolog  # re-exported as mp.autolog
 from modelplane.sdk.local import LocalClient as LocalClient  # re-exported as mp.LocalClient
 
 if TYPE_CHECKING:
@@ -113,9 +114,13 @@ def list_runs(
     *,
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
+    lifecycle: str = "active",
 ) -> list[RunInfo]:
-    """Run records matching ``filter`` (e.g. ``"metrics.auc > 0.9"``), in ``order_by``."""
-    return _local().list_runs(experiment, filter, order_by=order_by, max_results=max_results)
+    """Run records matching ``filter`` (e.g. ``"metrics.auc > 0.9"``), in ``order_by``;
+    ``lifecycle``: ``active`` runs (default), ``deleted`` ones or ``all``."""
+    return _local().list_runs(
+        experiment, filter, order_by=order_by, max_results=max_results, lifecycle=lifecycle
+    )
 
 
 def search_runs(
@@ -124,9 +129,25 @@ def search_runs(
     *,
     order_by: Sequence[str] | None = None,
     max_results: int = 100_000,
+    lifecycle: str = "active",
 ) -> pd.DataFrame:
-    """Matching runs as a DataFrame, a row per run (``params.*``, ``metrics.*``, ``tags.*``)."""
-    return _local().search_runs(experiment, filter, order_by=order_by, max_results=max_results)
+    """Matching runs as a DataFrame, a row per run (``params.*``, ``metrics.*``, ``tags.*``);
+    ``lifecycle``: ``active`` runs (default), ``deleted`` ones or ``all``. An unknown experiment
+    is a NotFoundError naming it."""
+    return _local().search_runs(
+        experiment, filter, order_by=order_by, max_results=max_results, lifecycle=lifecycle
+    )
+
+
+def delete_run(run_id: str) -> None:
+    """Delete a run: hidden from searches (unless ``lifecycle="deleted"`` or ``"all"``), kept
+    with everything it logged, restorable with :func:`restore_run`."""
+    _local().delete_run(run_id)
+
+
+def restore_run(run_id: str) -> RunInfo:
+    """Bring a deleted run back into searches."""
+    return _local().restore_run(run_id)
 
 
 # -- registry -----------------------------------------------------------------------------------
@@ -202,8 +223,24 @@ def update_model_version(
 
 
 def delete_model_version(name: str, version: int) -> None:
-    """Delete a version that no alias points to."""
+    """Delete a version (kept, restorable); refused while an alias points to it or a deployed
+    endpoint serves it (ConflictError naming them)."""
     _local().delete_model_version(name, version)
+
+
+def restore_model_version(name: str, version: int) -> ModelVersion:
+    """Bring a deleted version back."""
+    return _local().restore_model_version(name, version)
+
+
+def delete_model(name: str) -> None:
+    """Delete a model with all its versions (each checked as for :func:`delete_model_version`)."""
+    _local().delete_model(name)
+
+
+def restore_model(name: str) -> RegisteredModel:
+    """Bring a deleted model back, with the versions deleted with it."""
+    return _local().restore_model(name)
 
 
 def set_alias(name: str, alias: str, version: int, *, reason: str | None = None) -> ModelVersion:

@@ -10,12 +10,14 @@ services, ``mp.Client`` over HTTP. The other operations are plain calls, written
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from modelplane.core.names import check_name
 from modelplane.core.operations import Operations
+from modelplane.core.uris import is_dataset_uri
 from modelplane.data.records import dataset_version_ids
 from modelplane.errors import InvalidInputError
 from modelplane.registry.records import VersionFacts
@@ -165,10 +167,16 @@ class BaseClient(Operations, Generic[R], abc.ABC):
         check_name(name, "model name")
         pii_columns = pii_names(pii)  # its shape is checked before anything is saved
         run_id = run if isinstance(run, str) or run is None else run.id
-        ds_ids = dataset_version_ids(datasets)
+        ds_ids = dataset_version_ids(
+            [self.get_dataset(ds) if is_dataset_uri(ds) else ds for ds in datasets or ()]
+        )
         if run_id is not None:
             if params is None:
-                params = self.get_run(run_id).params
+                # a version's params are scalars: a run's list or dict param becomes its JSON
+                params = {
+                    k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                    for k, v in self.get_run(run_id).params.items()
+                }
             for ds_id in ds_ids:
                 self._link_dataset(run_id, ds_id, "training")
         facts = VersionFacts(

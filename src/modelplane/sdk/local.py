@@ -63,7 +63,7 @@ class LocalClient(BaseClient[Run]):
         info = tracking.create_run(
             experiment, name, tags=tags, source=source, code_version=code_version
         )
-        return Run(tracking, info)
+        return Run(tracking, info, self._ws.run_artifacts)
 
     def _link_dataset(self, run_id: str, dataset_version_id: int, context: str) -> None:
         self._ws.tracking.log_dataset(run_id, dataset_version_id, context)
@@ -78,12 +78,10 @@ class LocalClient(BaseClient[Run]):
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        lifecycle: str = "active",
     ) -> list[RunInfo]:
-        # TrackingService.list_runs is annotated for one experiment name, but its query takes
-        # several, as search_runs does (the /api/v1/runs route relies on that too).
-        names: Any = experiment
         return self._ws.tracking.list_runs(
-            names, filter, order_by=order_by, max_results=max_results
+            experiment, filter, order_by=order_by, max_results=max_results, lifecycle=lifecycle
         )
 
     def search_runs(
@@ -93,10 +91,17 @@ class LocalClient(BaseClient[Run]):
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 100_000,
+        lifecycle: str = "active",
     ) -> pd.DataFrame:
         return self._ws.tracking.search_runs(
-            experiment, filter, order_by=order_by, max_results=max_results
+            experiment, filter, order_by=order_by, max_results=max_results, lifecycle=lifecycle
         )
+
+    def delete_run(self, run_id: str) -> None:
+        self._ws.tracking.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> RunInfo:
+        return self._ws.tracking.restore_run(run_id)
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -132,6 +137,15 @@ class LocalClient(BaseClient[Run]):
 
     def delete_model_version(self, name: str, version: int) -> None:
         self._ws.registry.delete_version(name, version)
+
+    def restore_model_version(self, name: str, version: int) -> ModelVersion:
+        return self._ws.registry.restore_version(name, version)
+
+    def delete_model(self, name: str) -> None:
+        self._ws.registry.delete_model(name)
+
+    def restore_model(self, name: str) -> RegisteredModel:
+        return self._ws.registry.restore_model(name)
 
     def set_alias(
         self, name: str, alias: str, version: int, *, reason: str | None = None

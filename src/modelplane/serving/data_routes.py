@@ -139,8 +139,8 @@ def _health(router: APIRouter, server: Server, viewer: list[Any]) -> None:
         responses=health_responses(Readiness, not_ready=True),
     )
     def ready() -> Response:
-        ok = server.ready
-        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+        doc = server.readiness()
+        return JSONResponse(doc, status_code=200 if doc["ready"] else 503)
 
     @router.get(
         "/v2",

@@ -197,6 +197,11 @@ class Liveness(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
+    failed: list[str] | None = Field(
+        None, description="when not ready: endpoints with no loadable model and no fallback"
+    )
+    loading: bool | None = Field(None, description="when not ready: still loading at start-up")
+    draining: bool | None = Field(None, description="when not ready: shutting down")
 
 
 def prediction_responses(v2: bool) -> dict[int | str, dict[str, Any]]:

@@ -9,10 +9,13 @@ Grammar (MLflow-compatible subset)::
     op      := = | != | < | <= | > | >= | LIKE | ILIKE | IN | NOT IN
     value   := number | 'string' | "string" | ( value, … )
 
-Metrics compare numerically; params and tags are strings (=, !=, LIKE, ILIKE, IN, NOT IN).
-Each clause becomes ``r.id IN (SELECT run_id FROM <table> WHERE key = ? AND value <op> ?)``
-(plain SQL text with bound parameters, valid on SQLite and PostgreSQL), served by the
-(key, value) indexes.
+Metrics compare numerically. Tags are strings (=, !=, LIKE, ILIKE, IN, NOT IN). Params compare
+as strings against a quoted value (``params.C = '1.0'``, MLflow's way) and as numbers against an
+unquoted one (``params.C > 0.5``, ``params.n IN (3, 4)``: params logged as numbers, or as strings
+spelling one). Each clause becomes
+``r.id IN (SELECT run_id FROM <table> WHERE key = ? AND <column> <op> ?)`` (plain SQL text with
+bound parameters, valid on SQLite and PostgreSQL), served by the (key, value) and (key, num)
+indexes.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ _PREFIXES = {
 
 @dataclass(frozen=True)
 class Clause:
-    kind: str  # metric | param | tag | attr
+    kind: str  # metric | param (text) | param_num (numbers) | tag | attr
     key: str
     op: str
     value: Any
@@ -221,13 +224,34 @@ def _check(clause: Clause) -> Clause:
         raise InvalidInputError(f"metrics.{clause.key} compares with numbers", field="filter")
     if clause.kind == "metric" and clause.op in ("LIKE", "ILIKE"):
         raise InvalidInputError("LIKE applies to params, tags and text attributes", field="filter")
-    if clause.kind in ("param", "tag"):
-        if clause.op in ("<", "<=", ">", ">="):
+    if clause.kind == "param" and numeric:
+        if clause.op in ("LIKE", "ILIKE"):
             raise InvalidInputError(
-                f"{clause.kind}s are strings: use =, !=, LIKE, ILIKE or IN (compare numbers "
-                "with metrics.*)",
+                f"{clause.op} matches text: quote the pattern (params.{clause.key} "
+                f"{clause.op} '…')",
                 field="filter",
             )
+        return Clause("param_num", clause.key, clause.op, clause.value)
+    if clause.kind == "param" and any(isinstance(v, float) for v in values):
+        raise InvalidInputError(
+            f"params.{clause.key} {clause.op} mixes numbers and quoted strings: quote every "
+            "value to compare text, or none to compare numbers",
+            field="filter",
+        )
+    if clause.kind in ("param", "tag") and clause.op in ("<", "<=", ">", ">="):
+        if clause.kind == "param":
+            raise InvalidInputError(
+                f"params.{clause.key} {clause.op} '{clause.value}' compares text: to compare "
+                f"numbers, leave the number unquoted (params.{clause.key} {clause.op} "
+                f"{clause.value})",
+                field="filter",
+            )
+        raise InvalidInputError(
+            "tags are strings: use =, !=, LIKE, ILIKE or IN (compare numbers with metrics.* "
+            "or params.*)",
+            field="filter",
+        )
+    if clause.kind in ("param", "tag"):
         return Clause(clause.kind, clause.key, clause.op, _as_text(clause.value))
     return clause
 
@@ -251,7 +275,12 @@ _ATTR_SQL = {
     "user": 'r."user"',
     "code_version": "r.code_version",
 }
-_CHILD_SQL = {"metric": "latest_metrics", "param": "run_params", "tag": "run_tags"}
+_CHILD_SQL = {
+    "metric": "latest_metrics",
+    "param": "run_params",
+    "param_num": "run_params",
+    "tag": "run_tags",
+}
 
 
 def _compare_sql(column: str, op: str, value: Any, mark: str) -> tuple[str, list[Any]]:
@@ -288,7 +317,8 @@ def to_sql(clauses: list[Clause], mark: str) -> tuple[list[str], list[Any]]:
                 value = _as_text(value)
             sql, ps = _compare_sql(_ATTR_SQL[c.key], c.op, value, mark)
         else:
-            cond, ps = _compare_sql("value", c.op, c.value, mark)
+            column = "num" if c.kind == "param_num" else "value"
+            cond, ps = _compare_sql(column, c.op, c.value, mark)
             sql = f"r.id IN (SELECT run_id FROM {_CHILD_SQL[c.kind]} WHERE key = {mark} AND {cond})"
             ps = [c.key, *ps]
         parts.append(sql)

@@ -33,12 +33,13 @@ class _RunRow(NamedTuple):
     user: str | None
     source: str | None
     code_version: str | None
+    deleted_at: int | None
 
 
 @dataclass
 class RunPage:
     rows: list[_RunRow]
-    params: dict[str, dict[str, str]]
+    params: dict[str, dict[str, Any]]
     tags: dict[str, dict[str, str]]
     metrics: dict[str, dict[str, float]]
     datasets: dict[str, list[dict[str, Any]]]
@@ -46,8 +47,8 @@ class RunPage:
 
 _SELECT = (
     'SELECT r.id, r.experiment_id, e.name, r.name, r.status, r.start_time, r.end_time, r."user", '
-    "r.source, r.code_version, "
-    "(SELECT {agg}(key, value) FROM run_params WHERE run_id = r.id), "
+    "r.source, r.code_version, r.deleted_at, "
+    "(SELECT {agg}(key, {param}) FROM run_params WHERE run_id = r.id), "
     "(SELECT {agg}(key, value) FROM latest_metrics WHERE run_id = r.id), "
     "(SELECT {agg}(key, value) FROM run_tags WHERE run_id = r.id) "
     "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
@@ -55,6 +56,11 @@ _SELECT = (
 # Each run's children aggregated into one JSON object by the database (one index range scan per
 # run and child table): a page of 1,000 runs is 1,000 rows, not 11,000.
 _AGGREGATE = {"sqlite": "json_group_object", "postgresql": "json_object_agg"}
+# A param is its JSON when it has one (it is not a string: tracking/params.py), else its text.
+_PARAM = {
+    "sqlite": "CASE WHEN value_json IS NULL THEN value ELSE json(value_json) END",
+    "postgresql": "COALESCE(value_json::json, to_json(value))",
+}
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -84,7 +90,8 @@ def fetch_runs(
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     order, order_params = order_sql(order_by, mark)
     condition = " AND ".join(where) if where else "1 = 1"
-    select = _SELECT.format(agg=_AGGREGATE[conn.dialect.name])
+    dialect = conn.dialect.name
+    select = _SELECT.format(agg=_AGGREGATE[dialect], param=_PARAM[dialect])
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(
@@ -95,15 +102,15 @@ def fetch_runs(
         page = RunPage(rows, {}, {}, {}, {})
         nan = math.nan
         for t in cursor.fetchall():
-            run = _RunRow(*t[:10])
+            run = _RunRow(*t[:11])
             rows.append(run)
-            page.params[run.id] = _json(t[10])
-            metrics = _json(t[11])
+            page.params[run.id] = _json(t[11])
+            metrics = _json(t[12])
             for key, value in metrics.items():
                 if value is None:
                     metrics[key] = nan
             page.metrics[run.id] = metrics
-            page.tags[run.id] = _json(t[12])
+            page.tags[run.id] = _json(t[13])
             page.datasets[run.id] = []
         ids = [r.id for r in rows]
         for i in range(0, len(ids), ID_CHUNK):

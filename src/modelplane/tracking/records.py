@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from modelplane.core.times import iso_z
+
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+LIFECYCLES = ("active", "deleted", "all")
+"""Which runs a search returns (MLflow's ``run_view_type``: ACTIVE_ONLY, DELETED_ONLY, ALL)."""
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:
@@ -19,6 +23,26 @@ class Experiment:
     id: int
     name: str
     created_at: int
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """An experiment with the number of its (not deleted) runs and when the last one started."""
+
+    id: int
+    name: str
+    created_at: int
+    runs: int
+    last_run_time: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": _iso(self.created_at),
+            "runs": self.runs,
+            "last_run_time": _iso(self.last_run_time),
+        }
 
 
 @dataclass(frozen=True)
@@ -41,10 +65,23 @@ class RunInfo:
     user: str | None
     source: str | None
     code_version: str | None
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     datasets: list[dict[str, Any]] = field(default_factory=list)
+    deleted_at: int | None = None
+
+    @property
+    def lifecycle(self) -> str:
+        """``active``, or ``deleted`` (hidden from searches; ``restore_run`` brings it back)."""
+        return "active" if self.deleted_at is None else "deleted"
+
+    def __repr__(self) -> str:  # one line: params, metrics and tags are counted, not listed
+        return (
+            f"RunInfo(id={self.id!r}, experiment={self.experiment!r}, name={self.name!r}, "
+            f"status={self.status!r}, started={iso_z(self.start_time)!r}, "
+            f"params={len(self.params)}, metrics={len(self.metrics)}, tags={len(self.tags)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +99,8 @@ class RunInfo:
             "metrics": {k: (None if math.isnan(v) else v) for k, v in self.metrics.items()},
             "tags": self.tags,
             "datasets": self.datasets,
+            "lifecycle": self.lifecycle,
+            "deleted_at": _iso(self.deleted_at),
         }
 
     @classmethod
@@ -83,6 +122,7 @@ class RunInfo:
             metrics={k: math.nan if v is None else float(v) for k, v in metrics.items()},
             tags=dict(data.get("tags") or {}),
             datasets=list(data.get("datasets") or []),
+            deleted_at=_ms(data.get("deleted_at")),
         )
 
 

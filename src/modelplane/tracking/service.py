@@ -17,13 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelplane.audit import AuditLog
-from modelplane.core.names import check_key, check_name
+from modelplane.core.names import check_field_key, check_key, check_name
 from modelplane.core.sql import now_ms, upsert
+from modelplane.core.uris import dataset_ref
 from modelplane.errors import ConflictError, InvalidInputError, NotFoundError
 from modelplane.stores.metadata import MetadataStore
 from modelplane.stores.metadata.repository import get_or_create, insert_or_ignore
 from modelplane.stores.metadata.schema import (
     dataset_versions,
+    datasets,
     experiments,
     metrics,
     run_datasets,
@@ -32,13 +34,20 @@ from modelplane.stores.metadata.schema import (
     runs,
 )
 from modelplane.tracking.filters import parse_filter, to_sql
+from modelplane.tracking.params import encode_param
 from modelplane.tracking.query import RunPage, fetch_runs
-from modelplane.tracking.records import RUN_STATUSES, Experiment, MetricPoint, RunInfo
+from modelplane.tracking.records import (
+    LIFECYCLES,
+    RUN_STATUSES,
+    Experiment,
+    ExperimentSummary,
+    MetricPoint,
+    RunInfo,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 6000
 MAX_POINTS_PER_CALL = 1_000_000
 DEFAULT_EXPERIMENT = "Default"
@@ -46,6 +55,18 @@ DEFAULT_EXPERIMENT = "Default"
 
 def _read_value(value: float | None) -> float:
     return math.nan if value is None else float(value)
+
+
+def check_lifecycle(lifecycle: object) -> str:
+    """``active`` (the default), ``deleted`` or ``all`` — MLflow's ACTIVE_ONLY, DELETED_ONLY and
+    ALL are read as those."""
+    text = str(lifecycle).lower().removesuffix("_only") if isinstance(lifecycle, str) else ""
+    if text not in LIFECYCLES:
+        raise InvalidInputError(
+            f"lifecycle must be one of {', '.join(LIFECYCLES)}, got {str(lifecycle)[:40]!r}",
+            field="lifecycle",
+        )
+    return text
 
 
 def _check_run_id(run_id: object) -> str:
@@ -91,6 +112,29 @@ class TrackingService:
         with self.meta.read() as conn:
             rows = conn.execute(sa.select(experiments).order_by(experiments.c.id)).all()
         return [Experiment(r.id, r.name, r.created_at) for r in rows]
+
+    def experiment_summaries(self) -> list[ExperimentSummary]:
+        """Every experiment with the number of its runs and its last run's start (deleted runs
+        left out), in creation order."""
+        active = runs.c.deleted_at.is_(None)
+        counts = (
+            sa.select(
+                runs.c.experiment_id,
+                sa.func.count().label("n"),
+                sa.func.max(runs.c.start_time).label("last"),
+            )
+            .where(active)
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        query = (
+            sa.select(experiments, counts.c.n, counts.c.last)
+            .select_from(experiments.outerjoin(counts, counts.c.experiment_id == experiments.c.id))
+            .order_by(experiments.c.id)
+        )
+        with self.meta.read() as conn:
+            rows = conn.execute(query).all()
+        return [ExperimentSummary(r.id, r.name, r.created_at, r.n or 0, r.last) for r in rows]
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -144,28 +188,58 @@ class TrackingService:
                 f"status must be one of FINISHED, FAILED, KILLED, got {status!r}", field="status"
             )
         with self.meta.write() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, active=True)
             conn.execute(
                 runs.update().where(runs.c.id == run_id).values(status=status, end_time=now_ms())
             )
 
     def delete_run(self, run_id: str) -> None:
+        """Delete a run: it leaves searches (unless asked for) but is kept, with everything it
+        logged, until :meth:`restore_run` brings it back. Deleting a deleted run is a no-op."""
         with self.meta.write() as conn:
             row = self._require_run(conn, run_id)
-            conn.execute(runs.delete().where(runs.c.id == run_id))
+            if row.deleted_at is not None:
+                return
+            conn.execute(runs.update().where(runs.c.id == run_id).values(deleted_at=now_ms()))
             self.audit.append(
                 conn,
                 actor=self.actor,
                 action="run.delete",
                 target=f"runs/{run_id}",
-                before={"name": row.name, "status": row.status},
+                before={"name": row.name, "status": row.status, "lifecycle": "active"},
+                after={"lifecycle": "deleted"},
             )
 
-    def _require_run(self, conn: Connection, run_id: str) -> Any:
+    def restore_run(self, run_id: str) -> RunInfo:
+        """Bring a deleted run back into searches (restoring an active run is a no-op)."""
+        with self.meta.write() as conn:
+            row = self._require_run(conn, run_id)
+            if row.deleted_at is not None:
+                conn.execute(runs.update().where(runs.c.id == run_id).values(deleted_at=None))
+                self.audit.append(
+                    conn,
+                    actor=self.actor,
+                    action="run.restore",
+                    target=f"runs/{run_id}",
+                    before={"name": row.name, "lifecycle": "deleted"},
+                    after={"lifecycle": "active"},
+                )
+        return self.get_run(run_id)
+
+    def _require_run(self, conn: Connection, run_id: str, *, active: bool = False) -> Any:
+        """The run's row; ``active``: a deleted run is refused (409), as changes to it are."""
         _check_run_id(run_id)
-        row = conn.execute(sa.select(runs.c.name, runs.c.status).where(runs.c.id == run_id)).first()
+        row = conn.execute(
+            sa.select(runs.c.name, runs.c.status, runs.c.deleted_at).where(runs.c.id == run_id)
+        ).first()
         if row is None:
             raise NotFoundError(f"no run with id {run_id!r}", field="run_id")
+        if active and row.deleted_at is not None:
+            raise ConflictError(
+                f"run {run_id} is deleted: restore it first (mp.restore_run or "
+                f"modelplane runs restore {run_id})",
+                field="run_id",
+            )
         return row
 
     # -- params, tags, metrics ------------------------------------------------------------------
@@ -175,18 +249,21 @@ class TrackingService:
             raise InvalidInputError("params must be a mapping of name to value", field="params")
         rows = []
         for key, value in params.items():
-            check_key(key, "param name")
-            text = str(value)
-            if len(text) > MAX_PARAM_VALUE:
-                raise InvalidInputError(
-                    f"param {key!r} is {len(text)} characters; the limit is {MAX_PARAM_VALUE}",
-                    field=f"params.{key}",
-                )
-            rows.append({"run_id": run_id, "key": key, "value": text})
+            check_field_key(key, "param name")
+            stored = encode_param(key, value)
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "key": key,
+                    "value": stored.text,
+                    "value_json": stored.value_json,
+                    "num": stored.num,
+                }
+            )
         if not rows:
             return
         with self.meta.write() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, active=True)
             keys = [r["key"] for r in rows]
             existing = dict(
                 conn.execute(
@@ -212,7 +289,7 @@ class TrackingService:
         if not rows:
             return
         with self.meta.write() as conn:
-            self._require_run(conn, run_id)
+            self._require_run(conn, run_id, active=True)
             upsert(conn, run_tags, rows, keys=("run_id", "key"), update=("value",))
 
     def _tag_rows(self, run_id: str, tags: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -220,7 +297,7 @@ class TrackingService:
             raise InvalidInputError("tags must be a mapping of name to value", field="tags")
         rows = []
         for key, value in tags.items():
-            check_key(key, "tag name")
+            check_field_key(key, "tag name")
             text = str(value)
             if len(text) > MAX_TAG_VALUE:
                 raise InvalidInputError(
@@ -264,7 +341,7 @@ class TrackingService:
                     "each metric point must be (key, value, step, timestamp)", field="metrics"
                 ) from exc
             if key not in seen:
-                check_key(key, "metric name")
+                check_field_key(key, "metric name")
                 seen.add(key)
             if type(value) is not float:
                 if isinstance(value, bool) or not isinstance(value, real):
@@ -297,6 +374,14 @@ class TrackingService:
         p = self.meta.placeholder
         with self.meta.raw_write() as cur:
             try:
+                cur.execute(f"SELECT deleted_at FROM runs WHERE id = {p}", (run_id,))
+                found = cur.fetchone()
+                if found is not None and found[0] is not None:
+                    raise ConflictError(
+                        f"run {run_id} is deleted: restore it first (mp.restore_run or "
+                        f"modelplane runs restore {run_id})",
+                        field="run_id",
+                    )
                 missing = sorted({r[1] for r in rows if r[2] is None})
                 if missing:
                     cur.execute(
@@ -336,17 +421,39 @@ class TrackingService:
                 # inside the block, before the store would report a generic conflict.
                 raise NotFoundError(f"no run with id {run_id!r}", field="run_id") from exc
 
-    def log_dataset(self, run_id: str, dataset_version_id: int, context: str = "training") -> None:
+    def log_dataset(
+        self, run_id: str, dataset_version_id: int | str, context: str = "training"
+    ) -> None:
+        """Record that the run used a dataset version: its id, or a ``datasets:/NAME/VERSION``
+        URI (``datasets:/NAME`` or ``@latest``: the newest version)."""
         check_key(context, "dataset context", 64)
+        if isinstance(dataset_version_id, str):
+            ref = dataset_ref(dataset_version_id)
+            query = (
+                sa.select(dataset_versions.c.id)
+                .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                .where(datasets.c.name == ref.name)
+            )
+            if ref.version is None:
+                query = query.order_by(dataset_versions.c.version.desc()).limit(1)
+            else:
+                query = query.where(dataset_versions.c.version == ref.version)
+            missing = f"no dataset version {ref}"
+        elif isinstance(dataset_version_id, bool) or not isinstance(dataset_version_id, int):
+            raise InvalidInputError(
+                "dataset must be a DatasetVersion, its id or a datasets:/ URI", field="dataset"
+            )
+        else:
+            query = sa.select(dataset_versions.c.id).where(
+                dataset_versions.c.id == dataset_version_id
+            )
+            missing = f"no dataset version with id {dataset_version_id}"
         with self.meta.write() as conn:
-            self._require_run(conn, run_id)
-            known = conn.execute(
-                sa.select(dataset_versions.c.id).where(dataset_versions.c.id == dataset_version_id)
-            ).first()
+            self._require_run(conn, run_id, active=True)
+            known = conn.execute(query).scalar()
             if known is None:
-                raise NotFoundError(
-                    f"no dataset version with id {dataset_version_id}", field="dataset_version_id"
-                )
+                raise NotFoundError(missing, field="dataset")
+            dataset_version_id = int(known)
             # Logging the same dataset twice (even concurrently) is a no-op.
             insert_or_ignore(
                 conn,
@@ -381,22 +488,27 @@ class TrackingService:
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 100_000,
+        lifecycle: str = "active",
     ) -> pd.DataFrame:
-        """A DataFrame with one row per run and ``params.*``, ``metrics.*``, ``tags.*`` columns."""
+        """A DataFrame with one row per run and ``params.*``, ``metrics.*``, ``tags.*`` columns.
+
+        ``lifecycle``: ``active`` runs (default), ``deleted`` ones or ``all``. An experiment
+        that does not exist is a NotFoundError naming it."""
         from modelplane.tracking.frame import runs_frame
 
-        page = self._page(experiment, filter, order_by, max_results)
+        page = self._page(experiment, filter, order_by, max_results, lifecycle)
         return runs_frame(page)
 
     def list_runs(
         self,
-        experiment: str | None = None,
+        experiment: str | Sequence[str] | None = None,
         filter: str | None = None,
         *,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        lifecycle: str = "active",
     ) -> list[RunInfo]:
-        page = self._page(experiment, filter, order_by, max_results)
+        page = self._page(experiment, filter, order_by, max_results, lifecycle)
         return _infos(page)
 
     def _page(
@@ -405,13 +517,22 @@ class TrackingService:
         filter: str | None,
         order_by: Sequence[str] | None,
         max_results: int,
+        lifecycle: str = "active",
     ) -> RunPage:
+        stage = check_lifecycle(lifecycle)
         clauses = parse_filter(filter)
         mark = self.meta.placeholder
         where, params = to_sql(clauses, mark)
+        if stage != "all":
+            where.insert(0, f"r.deleted_at IS {'NULL' if stage == 'active' else 'NOT NULL'}")
         if experiment is not None:
             names = [experiment] if isinstance(experiment, str) else list(experiment)
-            ids = [exp.id for exp in map(self.find_experiment, names) if exp is not None]
+            ids = []
+            for name in names:
+                found = self.find_experiment(check_name(name, "experiment"))
+                if found is None:
+                    raise NotFoundError(f"no experiment named {name!r}", field="experiment")
+                ids.append(found.id)
             if not ids:
                 return RunPage([], {}, {}, {}, {})
             where.insert(0, f"r.experiment_id IN ({', '.join([mark] * len(ids))})")
@@ -443,6 +564,7 @@ def _infos(page: RunPage) -> list[RunInfo]:
             page.metrics[r.id],
             page.tags[r.id],
             page.datasets[r.id],
+            r.deleted_at,
         )
         for r in page.rows
     ]

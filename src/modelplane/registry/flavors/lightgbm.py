@@ -26,7 +26,7 @@ import os
 import pathlib
 from typing import Any, ClassVar, Final
 
-from modelplane.errors import FlavorError, InvalidInputError, SchemaValidationError
+from modelplane.errors import FlavorError, InvalidInputError, SchemaValidationError, needs_extra
 from modelplane.registry.flavors.base import (
     Flavor,
     base_info,
@@ -189,7 +189,9 @@ class LightGBMFlavor(Flavor):
         classes = _restore_classes(info) if kind == "classifier" else None
         try:
             import lightgbm
-
+        except ImportError as exc:
+            raise needs_extra("loading a lightgbm model", "lightgbm", "lightgbm") from exc
+        try:
             booster = lightgbm.Booster(model_file=str(path))
         except Exception as exc:
             raise FlavorError(f"cannot load the lightgbm model: {exc}") from exc

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any, ClassVar, Final
 
-from modelplane.errors import FlavorError
+from modelplane.errors import FlavorError, needs_extra
 from modelplane.registry.flavors.base import (
     Flavor,
     base_info,
@@ -66,7 +66,7 @@ def restore_xgboost(path: pathlib.Path, class_name: str) -> object:
     try:
         import xgboost
     except ImportError as exc:
-        raise FlavorError("loading an xgboost model needs the xgboost package") from exc
+        raise needs_extra("loading an xgboost model", "xgboost", "xgboost") from exc
     try:
         model = getattr(xgboost, bare)()
         model.load_model(str(path))

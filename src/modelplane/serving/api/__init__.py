@@ -16,12 +16,20 @@ PREFIX = "/api/v1"
 
 def build_router() -> APIRouter:
     """A router with every control-plane route, mounted under ``/api/v1``."""
-    from modelplane.serving.api import audit, datasets, endpoints, experiments, models, tokens
+    from modelplane.serving.api import (
+        audit,
+        datasets,
+        endpoints,
+        experiments,
+        models,
+        run_artifacts,
+        tokens,
+    )
     from modelplane.serving.api.routing import GuardedRoute
 
     # every route checks its body's encoding, type and nesting first (api/routing.py)
     router = APIRouter(prefix=PREFIX, route_class=GuardedRoute)
-    for module in (experiments, datasets, models, endpoints, audit, tokens):
+    for module in (experiments, run_artifacts, datasets, models, endpoints, audit, tokens):
         module.routes.add_to(router)
     return router
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from modelplane.context import Workspace
 from modelplane.core.names import MAX_NAME_LEN, NAME_PATTERN, check_name
+from modelplane.core.uris import DATASET_URI_PATTERN, parse_dataset_uri
 from modelplane.data.records import DatasetVersion
 from modelplane.serving.api.common import (
     Routes,
@@ -107,6 +108,28 @@ def list_datasets(
     ] = None,
 ) -> Response:
     return json_response([_record(ws, dv) for dv in ws.datasets.list(name)])
+
+
+@routes.get(
+    "/datasets/resolve",
+    summary="Resolve a datasets:/ URI to the version it names",
+    dependencies=allow(Permission.VIEWER),
+    errors=(400, 404),
+)
+def resolve(
+    uri: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=300,
+            description="datasets:/NAME/VERSION, datasets:/NAME@latest or datasets:/NAME",
+            json_schema_extra={"pattern": DATASET_URI_PATTERN},
+        ),
+    ],
+    ws: WorkspaceDep,
+) -> Response:
+    ref = parse_dataset_uri(uri, "uri")  # a bad URI is a 400 naming the query parameter
+    return json_response(_record(ws, ws.datasets.get(ref.name, ref.version), sha256=True))
 
 
 @routes.get(

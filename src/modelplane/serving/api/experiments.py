@@ -9,26 +9,28 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import Field, JsonValue
 
-from modelplane.errors import PayloadTooLargeError
+from modelplane.core.names import FIELD_KEY_PATTERN, MAX_FIELD_KEY_LEN
+from modelplane.core.uris import DATASET_URI_PATTERN
+from modelplane.errors import InvalidInputError, PayloadTooLargeError
 from modelplane.serving.api.common import (
     INTEGRAL,
     JSON_BODY_LIMIT,
+    MAX_ENTRIES,
     MAX_SAFE_INT,
     Body,
     Id,
-    Key,
     Name,
     Routes,
-    ScalarMap,
+    Value,
     WorkspaceDep,
     allow,
     json_response,
     printable,
 )
 from modelplane.serving.permissions import Permission
-from modelplane.tracking.records import Experiment
+from modelplane.tracking.records import LIFECYCLES, Experiment
 
 MAX_POINTS = 100_000
 """Metric points per request; a larger batch answers 413 (split it)."""
@@ -43,6 +45,31 @@ Step = Annotated[int, Field(strict=True, ge=-MAX_SAFE_INT, le=MAX_SAFE_INT), INT
 Millis = Annotated[int, Field(strict=True, ge=0, le=MAX_SAFE_INT), INTEGRAL]
 RunName = Annotated[str, Field(min_length=1, max_length=200, json_schema_extra=printable)]
 Context = Annotated[str, Field(min_length=1, max_length=64, json_schema_extra=printable)]
+Key = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_FIELD_KEY_LEN,
+        json_schema_extra={"pattern": FIELD_KEY_PATTERN},
+    ),
+]
+"""A run's param, metric or tag key (:func:`~modelplane.core.names.check_field_key`)."""
+
+
+def _field_keys(schema: dict[str, Any]) -> None:
+    schema["propertyNames"] = {"pattern": FIELD_KEY_PATTERN, "maxLength": MAX_FIELD_KEY_LEN}
+
+
+MapKey = Annotated[str, Field(min_length=1, max_length=MAX_FIELD_KEY_LEN)]
+TagMap = Annotated[
+    dict[MapKey, Value], Field(max_length=MAX_ENTRIES, json_schema_extra=_field_keys)
+]
+"""A run's tags: key → scalar (stored as text)."""
+ParamMap = Annotated[
+    dict[MapKey, JsonValue], Field(max_length=MAX_ENTRIES, json_schema_extra=_field_keys)
+]
+"""A run's params: key → any JSON value, kept with its type (at most 6,000 characters each)."""
+Lifecycle = Literal["active", "deleted", "all"]
 BODY_ERRORS = (400, 404, 409, 413, 415)
 """What a route writing a run's data from a JSON body can answer besides the common ones."""
 
@@ -62,7 +89,7 @@ class ExperimentIn(Body):
 class RunIn(Body):
     experiment: Name = "Default"
     name: RunName | None = None
-    tags: ScalarMap | None = None
+    tags: TagMap | None = None
     source: Annotated[str, Field(max_length=1000)] | None = None
     code_version: Annotated[str, Field(max_length=64)] | None = None
 
@@ -72,11 +99,11 @@ class EndIn(Body):
 
 
 class ParamsIn(Body):
-    params: ScalarMap
+    params: ParamMap
 
 
 class TagsIn(Body):
-    tags: ScalarMap
+    tags: TagMap
 
 
 class PointIn(Body):
@@ -92,16 +119,33 @@ class MetricsIn(Body):
 
 
 class DatasetLinkIn(Body):
-    dataset_version_id: Id
+    """The dataset version by id or by URI: exactly one of the two (400 otherwise)."""
+
+    dataset_version_id: Id | None = None
+    dataset: (
+        Annotated[
+            str,
+            Field(
+                max_length=300,
+                description="datasets:/NAME/VERSION, datasets:/NAME@latest or datasets:/NAME",
+                json_schema_extra={"pattern": DATASET_URI_PATTERN},
+            ),
+        ]
+        | None
+    ) = None
     context: Context = "training"
 
 
 # -- experiments --------------------------------------------------------------------------------
 
 
-@routes.get("/experiments", summary="List experiments", dependencies=allow(Permission.VIEWER))
+@routes.get(
+    "/experiments",
+    summary="List experiments, with their number of runs and last run time",
+    dependencies=allow(Permission.VIEWER),
+)
 def list_experiments(ws: WorkspaceDep) -> Response:
-    return json_response([_experiment(e) for e in ws.tracking.list_experiments()])
+    return json_response([e.to_dict() for e in ws.tracking.experiment_summaries()])
 
 
 @routes.post(
@@ -137,7 +181,9 @@ def create_run(body: RunIn, ws: WorkspaceDep) -> Response:
     return json_response(info.to_dict(), 201)
 
 
-@routes.get("/runs", summary="Search runs", dependencies=allow(Permission.VIEWER), errors=(400,))
+@routes.get(
+    "/runs", summary="Search runs", dependencies=allow(Permission.VIEWER), errors=(400, 404)
+)
 def search_runs(
     ws: WorkspaceDep,
     # lists default to empty, not None: a query parameter is never null, and one value is a
@@ -154,11 +200,16 @@ def search_runs(
         Query(alias="filter", max_length=10_000, description="e.g. metrics.auc > 0.9"),
     ] = None,
     max_results: Annotated[int, Query(ge=1, le=MAX_SEARCH_RESULTS)] = 1000,
+    lifecycle: Annotated[
+        Lifecycle, Query(description=f"which runs: {', '.join(LIFECYCLES)} (default active)")
+    ] = "active",
 ) -> Response:
-    # list_runs takes one experiment name or several (like search_runs).
-    names: Any = None if not experiment else experiment[0] if len(experiment) == 1 else experiment
     infos = ws.tracking.list_runs(
-        names, filter_, order_by=order_by or None, max_results=max_results
+        experiment or None,
+        filter_,
+        order_by=order_by or None,
+        max_results=max_results,
+        lifecycle=lifecycle,
     )
     return json_response([info.to_dict() for info in infos])
 
@@ -168,6 +219,28 @@ def search_runs(
 )
 def get_run(run_id: RunId, ws: WorkspaceDep) -> Response:
     return json_response(ws.tracking.get_run(run_id).to_dict())
+
+
+@routes.delete(
+    "/runs/{run_id}",
+    summary="Delete a run (hidden from searches, kept, restorable)",
+    status_code=204,
+    dependencies=allow(Permission.ADMIN),
+    errors=(400, 404),
+)
+def delete_run(run_id: RunId, ws: WorkspaceDep) -> Response:
+    ws.tracking.delete_run(run_id)
+    return Response(status_code=204)
+
+
+@routes.post(
+    "/runs/{run_id}/restore",
+    summary="Restore a deleted run",
+    dependencies=allow(Permission.OPERATOR),
+    errors=(400, 404),
+)
+def restore_run(run_id: RunId, ws: WorkspaceDep) -> Response:
+    return json_response(ws.tracking.restore_run(run_id).to_dict())
 
 
 @routes.post(
@@ -255,6 +328,14 @@ def set_tags(run_id: RunId, body: TagsIn, ws: WorkspaceDep) -> Response:
     errors=BODY_ERRORS,
 )
 def link_dataset(run_id: RunId, body: DatasetLinkIn, ws: WorkspaceDep) -> Response:
-    ws.datasets.get_by_id(body.dataset_version_id)  # 404 for an unknown version
-    ws.tracking.log_dataset(run_id, body.dataset_version_id, body.context)
+    if body.dataset is not None and body.dataset_version_id is None:
+        version = ws.datasets.get(body.dataset)  # 400 for a bad URI, 404 for an unknown one
+    elif body.dataset_version_id is not None and body.dataset is None:
+        version = ws.datasets.get_by_id(body.dataset_version_id)  # 404 for an unknown version
+    else:
+        raise InvalidInputError(
+            "give exactly one of dataset (a datasets:/ URI) and dataset_version_id",
+            field="dataset",
+        )
+    ws.tracking.log_dataset(run_id, version.id, body.context)
     return Response(status_code=204)

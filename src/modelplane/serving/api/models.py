@@ -338,7 +338,8 @@ def update_version(
 
 @routes.delete(
     "/models/{name}/versions/{version}",
-    summary="Delete a model version (it must have no aliases)",
+    summary="Delete a model version (kept, restorable; refused while an alias points to it or "
+    "an endpoint serves it)",
     status_code=204,
     dependencies=allow(Permission.ADMIN),
     errors=(400, 404, 409),
@@ -346,6 +347,39 @@ def update_version(
 def delete_version(name: ModelName, version: Version, ws: WorkspaceDep) -> Response:
     ws.registry.delete_version(name, version)
     return Response(status_code=204)
+
+
+@routes.post(
+    "/models/{name}/versions/{version}/restore",
+    summary="Restore a deleted model version",
+    dependencies=allow(Permission.OPERATOR),
+    errors=(400, 404),
+)
+def restore_version(name: ModelName, version: Version, ws: WorkspaceDep) -> Response:
+    return json_response(ws.registry.restore_version(name, version).to_dict())
+
+
+@routes.delete(
+    "/models/{name}",
+    summary="Delete a model with its versions (kept, restorable; refused while an alias or an "
+    "endpoint uses any of them)",
+    status_code=204,
+    dependencies=allow(Permission.ADMIN),
+    errors=(400, 404, 409),
+)
+def delete_model(name: ModelName, ws: WorkspaceDep) -> Response:
+    ws.registry.delete_model(name)
+    return Response(status_code=204)
+
+
+@routes.post(
+    "/models/{name}/restore",
+    summary="Restore a deleted model with the versions deleted with it",
+    dependencies=allow(Permission.OPERATOR),
+    errors=(400, 404),
+)
+def restore_model(name: ModelName, ws: WorkspaceDep) -> Response:
+    return json_response(ws.registry.restore_model(name).to_dict())
 
 
 @routes.get(

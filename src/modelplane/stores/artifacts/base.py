@@ -273,6 +273,18 @@ class ArtifactStore(abc.ABC):
         with self.meta.read() as conn:
             yield from conn.execute(query).scalars()
 
+    def infos(self, prefix: str) -> list[ArtifactInfo]:
+        """The records (key, SHA-256, size) of every artifact whose key starts with ``prefix``,
+        sorted by key, in one query."""
+        t = artifacts_table
+        query = (
+            sa.select(t.c.key, t.c.sha256, t.c.size)
+            .where(t.c.key.startswith(prefix, autoescape=True))
+            .order_by(t.c.key)
+        )
+        with self.meta.read() as conn:
+            return [ArtifactInfo(r.key, r.sha256, r.size) for r in conn.execute(query)]
+
     # -- helpers --------------------------------------------------------------------------------
 
     def _row(self, key: str) -> _Row | None:

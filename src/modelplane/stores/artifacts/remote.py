@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from modelplane.errors import BackendError
+from modelplane.errors import BackendError, needs_extra
 from modelplane.stores.artifacts.base import ArtifactStore
 from modelplane.stores.artifacts.crypto import MasterKey
 from modelplane.stores.metadata import MetadataStore
@@ -40,8 +40,13 @@ class FsspecArtifactStore(ArtifactStore):
             try:
                 self._fs = fsspec.filesystem(self.scheme, **options)
             except ImportError as exc:
-                raise BackendError(
-                    f"the {self.scheme}:// artifact store needs s3fs: pip install 'modelplane[s3]'"
+                if self.scheme not in ("s3", "s3a"):
+                    raise BackendError(
+                        f"the {self.scheme}:// artifact store needs a library that is not "
+                        f"installed: {exc}"
+                    ) from exc
+                raise needs_extra(
+                    f"the {self.scheme}:// artifact store", "s3fs", "s3", field="artifacts"
                 ) from exc
         return self._fs
 

@@ -47,6 +47,8 @@ runs = sa.Table(
     sa.Column("user", sa.String(200)),
     sa.Column("source", sa.String(1000)),
     sa.Column("code_version", sa.String(64)),
+    # Set when the run is deleted (hidden from searches, kept, restorable); added by 0005.
+    sa.Column("deleted_at", Ms),
     sa.Index(None, "experiment_id", "start_time"),
     sa.Index(None, "status"),
 )
@@ -58,8 +60,14 @@ run_params = sa.Table(
         "run_id", sa.String(32), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
     ),
     sa.Column("key", sa.String(250), primary_key=True),
+    # The text form (MLflow's: what string comparisons in filters see) ...
     sa.Column("value", sa.String(6000), nullable=False),
+    # ... the value as JSON when it is not a string (NULL: a string), so it comes back with its
+    # type, and the number of an int or float param (numeric comparisons); added by 0005.
+    sa.Column("value_json", sa.Text),
+    sa.Column("num", sa.Float),
     sa.Index(None, "key", "value"),
+    sa.Index(None, "key", "num"),
 )
 
 run_tags = sa.Table(
@@ -172,6 +180,8 @@ registered_models = sa.Table(
     sa.Column("last_version", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", Ms, nullable=False),
     sa.Column("updated_at", Ms, nullable=False),
+    # Set when the model is deleted with its versions (kept, restorable); added by 0005.
+    sa.Column("deleted_at", Ms),
 )
 
 model_versions = sa.Table(
@@ -199,6 +209,8 @@ model_versions = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", Ms, nullable=False),
     sa.Column("created_by", sa.String(200)),
+    # Set when the version is deleted (kept, restorable); added by 0005.
+    sa.Column("deleted_at", Ms),
     sa.UniqueConstraint("model_id", "version"),
     sa.Index(None, "run_id"),
 )

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from modelplane.errors import BackendError, InvalidInputError
+from modelplane.errors import BackendError, InvalidInputError, needs_extra
 from modelplane.stores.metadata.migrations import HEAD_REVISION
 from modelplane.stores.metadata.translate import translated
 
@@ -74,7 +74,20 @@ class MetadataStore:
         try:
             # Creating an engine connects to nothing; it does import the DB-API driver.
             self._engine = self._make_engine(url)
-        except (sa.exc.ArgumentError, ImportError) as exc:  # unknown or missing DB-API driver
+        except ImportError as exc:  # a known dialect whose DB-API driver is not installed
+            if self.dialect == "postgresql":
+                raise needs_extra(
+                    f"the metadata database {url.drivername}://",
+                    "psycopg",
+                    "postgres",
+                    field="db_url",
+                ) from exc
+            raise InvalidInputError(
+                f"the driver of {url.drivername!r} is not installed: use sqlite:/// or "
+                "postgresql+psycopg://",
+                field="db_url",
+            ) from exc
+        except sa.exc.ArgumentError as exc:  # an unknown driver
             raise InvalidInputError(
                 f"unsupported driver {url.drivername!r} for the metadata database: use "
                 "sqlite:/// or postgresql+psycopg://",
