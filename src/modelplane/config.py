@@ -89,6 +89,9 @@ class ServerSettings:
     limit_concurrency: int = 1000  # open connections + in-flight requests per worker
     timeout_keep_alive: float = 5.0  # idle keep-alive connections close after this
     timeout_request: float = 30.0  # headers and body must arrive within this
+    #: ``modelplane serve MODEL_URI``: serve only this model, as an endpoint named after it, with
+    #: the default endpoint settings (nothing stored; ``None``: every stored endpoint)
+    model_uri: str | None = None
 
     @property
     def loopback(self) -> bool:
@@ -236,6 +239,17 @@ def _module_list(value: str) -> tuple[str, ...]:
             )
         out.append(item)
     return tuple(out)
+
+
+def check_home(home: Path, source: str) -> None:
+    """Refuse a home whose parent folder does not exist (a typo would otherwise create a new,
+    empty store). A missing home whose parent exists is created when first used."""
+    if not home.exists() and not home.parent.is_dir():
+        raise InvalidInputError(
+            f"{source}: {home} cannot be created: its parent folder {home.parent} does not "
+            "exist; create it first or choose another home",
+            field="home",
+        )
 
 
 def settings_for(

@@ -25,6 +25,8 @@ map errors in a single place.
     ├── PredictError                     500 / exit 1   the model raised while predicting
     ├── StepError                        500 / exit 1   a python step of an inference graph failed
     ├── FlavorError                      400 / exit 2   a model object or directory no flavor can handle
+    ├── MissingDependencyError           503 / exit 2   an optional library is not installed; the
+    │                                                   message names the extra to install
     └── BackendError                     503 / exit 1   a backend (database, object store) failed,
                                                         e.g. the metadata store cannot be migrated
 
@@ -62,6 +64,8 @@ class ModelplaneError(Exception):
 
 
 class InvalidInputError(ModelplaneError):
+    """Malformed or hostile input: a bad name, URI, filter or value (``field`` names it)."""
+
     http_status = 400
     exit_code = 2
     code = "invalid_input"
@@ -86,12 +90,16 @@ class PayloadTooLargeError(InvalidInputError):
 
 
 class NotFoundError(ModelplaneError):
+    """An unknown model, version, alias, run, dataset, endpoint or token."""
+
     http_status = 404
     exit_code = 2
     code = "not_found"
 
 
 class ConflictError(ModelplaneError):
+    """The request conflicts with the current state: a duplicate, or the wrong status."""
+
     http_status = 409
     code = "conflict"
 
@@ -171,6 +179,29 @@ class FlavorError(InvalidInputError):
     code = "unsupported_model"
 
 
+class MissingDependencyError(ModelplaneError):
+    """A configured backend or a model's flavor needs an optional library that is not
+    installed: the server cannot serve it (503); the CLI user fixes it by installing the extra
+    the message names (exit 2)."""
+
+    http_status = 503
+    exit_code = 2
+    code = "missing_dependency"
+
+
+def needs_extra(
+    what: str, package: str, extra: str, *, field: str | None = None
+) -> MissingDependencyError:
+    """The error for ``what`` needing ``package``, installed by ``modelplane[extra]``."""
+    return MissingDependencyError(
+        f"{what} needs {package}, which is not installed; install it with: "
+        f"pip install 'modelplane[{extra}]'",
+        field=field,
+        package=package,
+        extra=extra,
+    )
+
+
 class BackendError(ModelplaneError):
     http_status = 503
     code = "backend_error"
@@ -184,6 +215,7 @@ __all__ = [
     "FlavorError",
     "IntegrityError",
     "InvalidInputError",
+    "MissingDependencyError",
     "ModelplaneError",
     "NotFoundError",
     "NotLoadedError",
@@ -197,4 +229,5 @@ __all__ = [
     "UnavailableError",
     "UnsafeInputError",
     "UnsupportedMediaError",
+    "needs_extra",
 ]

@@ -230,7 +230,9 @@ def test_verify_bad_anchor_is_bad_input(cli: Any, audited: Audited, tmp_path: Pa
     result = cli(*audited.args("verify", "--anchor", str(junk), "--json"))
     assert result.exit_code == 2
     assert result.stdout == ""
-    cli.one_error_line(result.stderr, "line 1")
+    error = json.loads(result.stderr)  # with --json the error is JSON too
+    assert error["error"] == "invalid_input" and error["field"] == "anchor"
+    assert "line 1" in error["message"]
     result = cli(*audited.args("verify"), env={"MODELPLANE_AUDIT_ANCHOR": "s3://bucket/anchor"})
     assert result.exit_code == 2
     cli.one_error_line(result.stderr, "MODELPLANE_AUDIT_ANCHOR", "http(s) URL")

@@ -22,9 +22,9 @@ BAD_INPUT = [
     pytest.param(["models", "show", MODEL, "--alias", "../x"], "invalid alias", id="bad-alias-opt"),
     pytest.param(["models", "show", MODEL, "--version", "abc"], "'--version'", id="version-abc"),
     pytest.param(
-        ["models", "alias", MODEL, "champion", "abc"], "'version'", id="alias-version-abc"
+        ["models", "alias", MODEL, "champion", "abc"], "'VERSION'", id="alias-version-abc"
     ),
-    pytest.param(["models", "alias", MODEL, "champion", "0"], "'version'", id="alias-version-0"),
+    pytest.param(["models", "alias", MODEL, "champion", "0"], "'VERSION'", id="alias-version-0"),
     pytest.param(["models", "import", "/etc", "--name", "x"], "MLmodel", id="import-etc"),
     pytest.param(
         ["models", "import", "/nonexistent", "--name", "x"], "/nonexistent", id="import-missing"

@@ -25,19 +25,22 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What ``modelplane serve`` handed to uvicorn (uvicorn.run replaced: nothing listens)."""
-    import uvicorn
+    """What ``modelplane serve`` handed to uvicorn (binding and starting replaced: nothing
+    listens)."""
+    import socket
 
+    from modelplane.cli import serve as serve_module
     from modelplane.config import SERVER_ENV, ServerSettings
 
     seen: dict[str, Any] = {}
 
-    def run(app: str, **kwargs: Any) -> None:
-        seen.update(kwargs, settings=ServerSettings.from_env())
+    def start(options: dict[str, Any], sock: Any) -> None:
+        seen.update(options, settings=ServerSettings.from_env())
 
     for var in ("MODELPLANE_HOME", "MODELPLANE_DB_URL", "MODELPLANE_ARTIFACTS", SERVER_ENV):
         monkeypatch.delenv(var, raising=False)  # serve sets them for its workers: restored after
-    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(serve_module, "_bind", lambda settings: socket.socket())
+    monkeypatch.setattr(serve_module, "_start", start)
     return seen
 
 

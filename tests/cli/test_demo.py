@@ -29,6 +29,11 @@ def test_demo_twice(cli: Any, home: Path) -> None:
         str(home),
     ):
         assert text in out, text
+    # the last lines say how to find this home again from any directory, and what to run
+    tail = out[out.index("Next steps") :]
+    assert f"export MODELPLANE_HOME={home}" in tail
+    assert "modelplane models show breast-cancer" in tail
+    assert "modelplane serve 'models:/breast-cancer@champion'" in tail
 
     second = cli("demo")  # in-process this time, through the Typer app
     assert second.exit_code == 0, second.output
@@ -77,3 +82,12 @@ def test_demo_on_explicit_home(cli: Any, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (target / "modelplane.db").is_file()
     assert str(target) in result.stdout
+    assert f"export MODELPLANE_HOME={target}" in result.stdout
+
+
+def test_demo_refuses_a_home_whose_parent_does_not_exist(cli: Any, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "demo-home"
+    result = cli("--home", str(target), "demo")
+    assert result.exit_code == 2, result.output
+    cli.one_error_line(result.stderr, "--home", "does not exist")
+    assert not target.parent.exists()

@@ -231,7 +231,7 @@ def test_graceful_drain_on_sigterm(launch: Any) -> None:
             timeout=5,
             what="readiness 503",
         )
-        assert r.json() == {"ready": False}
+        assert r.json() == {"ready": False, "draining": True}
         assert "response" not in result
         assert probe.get("/v2/health/live").status_code == 200  # draining, still answering
     thread.join(30)

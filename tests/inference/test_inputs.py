@@ -19,8 +19,8 @@ from modelplane.serving.protocols import native
 COLUMNS = ("f0", "my col", "class", "1x", "naïve", "")
 
 
-def spec_of(columns: tuple[str, ...] = COLUMNS) -> InputSpec:
-    return InputSpec(columns, ("float64",) * len(columns), "dataframe", len(columns))
+def spec_of(columns: tuple[str, ...] = COLUMNS, coerce: str = "strict") -> InputSpec:
+    return InputSpec(columns, ("float64",) * len(columns), "dataframe", len(columns), coerce)
 
 
 def generic(body: bytes, spec: InputSpec) -> Any:
@@ -29,7 +29,7 @@ def generic(body: bytes, spec: InputSpec) -> Any:
     return spec.records(inputs) if isinstance(inputs, list) else spec.columnar(inputs)
 
 
-def random_records(rng: random.Random, n: int) -> list[dict[str, Any]]:
+def random_records(rng: random.Random, n: int, extra: bool = True) -> list[dict[str, Any]]:
     rows = []
     for _ in range(n):
         row: dict[str, Any] = {}
@@ -37,17 +37,18 @@ def random_records(rng: random.Random, n: int) -> list[dict[str, Any]]:
         rng.shuffle(keys)  # key order differs from the signature and between rows
         for key in keys:
             row[key] = rng.choice([rng.uniform(-1e6, 1e6), rng.randint(-1000, 1000), 0, -0.0])
-        if rng.random() < 0.3:
-            row["extra"] = rng.choice([[1, 2], {"a": None}, "text", None])  # ignored
+        if extra and rng.random() < 0.3:  # ignored under coerce "safe", refused when strict
+            row["extra"] = rng.choice([[1, 2], {"a": None}, "text", None])
         rows.append(row)
     return rows
 
 
+@pytest.mark.parametrize("coerce", ["strict", "safe"])
 @pytest.mark.parametrize("seed", range(20))
-def test_fast_path_equals_the_generic_path(seed: int) -> None:
+def test_fast_path_equals_the_generic_path(seed: int, coerce: str) -> None:
     rng = random.Random(seed)
-    spec = spec_of()
-    rows = random_records(rng, rng.randint(1, 40))
+    spec = spec_of(coerce=coerce)
+    rows = random_records(rng, rng.randint(1, 40), extra=coerce == "safe")
     for body in (
         orjson.dumps({"inputs": rows}),
         orjson.dumps({"inputs": {c: [r[c] for r in rows] for c in reversed(COLUMNS)}}),
@@ -73,14 +74,93 @@ def test_values_land_in_signature_order() -> None:
     )
 
 
-def test_booleans_and_numeric_text_count_as_numbers_on_both_paths() -> None:
+def refused(body: bytes, spec: InputSpec) -> SchemaValidationError:
+    with pytest.raises(SchemaValidationError) as caught:
+        native.parse(body, spec)
+    return caught.value
+
+
+@pytest.mark.parametrize("form", ["records", "columns"])
+def test_strict_refuses_booleans_text_and_unknown_columns_naming_the_column(form: str) -> None:
+    """Never a silent conversion: ``true`` is not 1.0, ``"2.5"`` is not 2.5 (422 naming the
+    column), and a column the model does not have is refused rather than dropped."""
     spec = spec_of(("a", "b"))
-    for body in (
-        b'{"inputs": [{"a": true, "b": "2.5"}]}',
-        b'{"inputs": {"a": [true], "b": ["2.5"]}}',
+
+    def body(**cols: Any) -> bytes:
+        if form == "records":
+            return orjson.dumps({"inputs": [cols]})
+        return orjson.dumps({"inputs": {k: [v] for k, v in cols.items()}})
+
+    for doc, column, words in (
+        (body(a=True, b=1.0), "a", "got bool"),
+        (body(a=1.0, b="2.5"), "b", "got str"),
+        (body(a=1.0, b=2.0, c=3.0), "c", "does not have"),
+        (body(a=1.0, b=False), "b", "got bool"),
     ):
-        assert spec.native_body(body) is None  # not the typed path's business…
-        np.testing.assert_array_equal(native.parse(body, spec), [[1.0, 2.5]])  # …same answer
+        assert spec.native_body(doc) is None  # not the typed path's business…
+        err = refused(doc, spec)  # …and the generic path names the column
+        assert err.field == column and words in err.message, err.message
+        assert err.http_status == 422
+
+
+@pytest.mark.parametrize("form", ["records", "columns"])
+def test_safe_parses_numeric_text_and_ignores_unknown_columns_but_refuses_booleans(
+    form: str,
+) -> None:
+    spec = spec_of(("a", "b"), coerce="safe")
+    if form == "records":
+        ok = b'{"inputs": [{"a": 1, "b": "2.5", "note": "x"}]}'
+        boolean = b'{"inputs": [{"a": true, "b": 1}]}'
+        junk = b'{"inputs": [{"a": 1, "b": "two"}]}'
+    else:
+        ok = b'{"inputs": {"a": [1], "b": ["2.5"], "note": ["x"]}}'
+        boolean = b'{"inputs": {"a": [true], "b": [1]}}'
+        junk = b'{"inputs": {"a": [1], "b": ["two"]}}'
+    np.testing.assert_array_equal(native.parse(ok, spec), [[1.0, 2.5]])
+    assert refused(boolean, spec).field == "a"
+    assert refused(junk, spec).field == "b"
+
+
+def test_integer_columns_refuse_fractions_on_every_path() -> None:
+    spec = InputSpec(("n", "x"), ("int64", "float64"), "dataframe", 2)
+    good = b'{"inputs": [{"n": 3, "x": 0.5}, {"n": 4.0, "x": 1}]}'
+    np.testing.assert_array_equal(native.parse(good, spec), [[3.0, 0.5], [4.0, 1.0]])
+    for body in (
+        b'{"inputs": [{"n": 3.5, "x": 0.5}]}',
+        b'{"inputs": {"n": [3.5], "x": [0.5]}}',
+    ):
+        assert spec.native_body(body) is None
+        err = refused(body, spec)
+        assert err.field == "n" and "integer" in err.message
+    with pytest.raises(SchemaValidationError) as caught:
+        spec.tensor([3.5, 0.5], [1, 2], "FP64")
+    assert "integer" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("data", "datatype", "coerce", "ok"),
+    [
+        ([1.0, 2.0], "FP64", "strict", True),
+        ([1, 2], "FP64", "strict", True),
+        ([True, 2.0], "FP64", "strict", False),  # a boolean is not 1.0
+        (["1.0", 2.0], "FP64", "strict", False),
+        ([1.5, 2], "INT64", "strict", False),  # would be truncated to 1
+        ([1.0, 2], "INT64", "strict", True),
+        ([1, 0], "BOOL", "strict", False),
+        (["1.5", "2"], "BYTES", "strict", False),
+        (["1.5", "2"], "BYTES", "safe", True),
+    ],
+)
+def test_v2_tensor_values_match_their_datatype(
+    data: list[Any], datatype: str, coerce: str, ok: bool
+) -> None:
+    spec = InputSpec(("a", "b"), ("float64", "float64"), "dataframe", 2, coerce)
+    if ok:
+        assert spec.tensor(data, [1, 2], datatype).shape == (1, 2)
+        return
+    with pytest.raises(SchemaValidationError) as caught:
+        spec.tensor(data, [1, 2], datatype)
+    assert caught.value.field == "input-0.data", caught.value.message
 
 
 @pytest.mark.parametrize(

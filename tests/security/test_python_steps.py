@@ -205,7 +205,10 @@ def test_a_stored_config_naming_a_module_no_longer_allowed_fails_that_endpoint_o
                 assert "not allowed" in r.json()["message"]
             plain = client.post("/v1/endpoints/plain/predict", json={"inputs": rows(X.head(2))})
             assert plain.status_code == 200, plain.text
-            assert client.get("/v2/health/ready").status_code == 200
+            # not ready for a load balancer while endpoints have nothing to serve, naming them
+            ready = client.get("/v2/health/ready")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["failed"] == ["canary", "steps"]
         failures = strict.audit.list(action="endpoint.load_failed", target="endpoints/steps")
         assert failures and "not allowed" in failures[0].after["reason"]
     finally:

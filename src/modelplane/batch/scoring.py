@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,16 +290,13 @@ class _Source:
     tables: Iterator[pa.Table]
     total: int | None
     unit: str
-    position: Callable[[], int] | None
+    bytes_for: Callable[[int], int] | None  # rows scored → bytes of input behind them
     closer: Callable[[], None]
 
     def done(self, rows: int) -> int:
-        if self.position is None:
+        if self.bytes_for is None:
             return rows
-        try:
-            return min(self.position(), self.total or self.position())
-        except (OSError, ValueError):  # a closed or unseekable stream: report what we know
-            return 0
+        return min(self.bytes_for(rows), self.total or 0)
 
     def close(self) -> None:
         self.closer()
@@ -354,15 +352,48 @@ def _open_source(
         finally:
             stream.close()
 
+    offsets = _CsvOffsets(size)
     return _Source(
         list(reader.schema.names),
         reader.schema,
-        _rebatch(_guarded(iter(reader), where), batch_size),
+        _rebatch(offsets.track(_guarded(iter(reader), where)), batch_size),
         size,
         "bytes",
-        stream.tell,
+        offsets.bytes_for,
         close,
     )
+
+
+class _CsvOffsets:
+    """How many bytes of a CSV file the first N rows came from, for the progress bar.
+
+    The stream's position says little: Arrow reads up to 32 blocks ahead, so on a file of a few
+    MiB it is at the end before the first batch is scored. Each record batch Arrow yields is
+    parsed from one block of ``CSV_BLOCK_SIZE`` bytes, so batch k ends near byte k × block size;
+    rows inside a batch are interpolated. Marks already passed are dropped (bounded memory).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.marks: deque[tuple[int, int]] = deque()  # (rows read so far, bytes they came from)
+        self.passed = (0, 0)
+
+    def track(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for blocks, batch in enumerate(batches, start=1):
+            rows += batch.num_rows
+            self.marks.append((rows, min(blocks * CSV_BLOCK_SIZE, self.size)))
+            yield batch
+
+    def bytes_for(self, rows: int) -> int:
+        while self.marks and self.marks[0][0] <= rows:
+            self.passed = self.marks.popleft()
+        done_rows, done_bytes = self.passed
+        if not self.marks or rows <= done_rows:
+            return done_bytes
+        next_rows, next_bytes = self.marks[0]
+        share = (rows - done_rows) / (next_rows - done_rows)
+        return done_bytes + round(share * (next_bytes - done_bytes))
 
 
 def _guarded(batches: Iterator[pa.RecordBatch], where: str) -> Iterator[pa.RecordBatch]:

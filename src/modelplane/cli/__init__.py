@@ -52,12 +52,16 @@ class CliState:
     home: Path | None = None
     db_url: str | None = None
     artifacts: str | None = None
+    #: whether the running command was given ``--json`` (None: not parsed yet)
+    json: bool | None = None
     _workspace: Workspace | None = field(default=None, repr=False)
 
     def settings(self) -> Settings:
-        from modelplane.config import settings_for
+        from modelplane.config import check_home, settings_for
 
-        return settings_for(self.home, self.db_url, self.artifacts)
+        settings = settings_for(self.home, self.db_url, self.artifacts)
+        check_home(settings.home, "--home" if self.home is not None else "MODELPLANE_HOME")
+        return settings
 
     def workspace(self) -> Workspace:
         if self._workspace is None:

@@ -12,10 +12,13 @@ a local folder under ``./.modelplane``). Running it again adds a model version a
 
 from __future__ import annotations
 
+import shlex
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -39,6 +42,7 @@ from modelplane.cli.output import (
     hide_password,
     key_values,
     new_table,
+    note,
     show,
 )
 from modelplane.errors import AuditChainError, IntegrityError
@@ -97,6 +101,7 @@ def demo() -> None:
     opts = state()
     import modelplane as mp
 
+    opts.settings()  # a --home whose parent folder does not exist is refused here
     ws = mp.configure(home=opts.home, db_url=opts.db_url, artifacts=opts.artifacts)
     try:
         _run(mp, ws, started)
@@ -252,24 +257,47 @@ class _Outcome:
 def _summary(ws: Workspace, outcome: _Outcome, started: float) -> None:
     verdict = outcome.verdict
     sections = [*_lifecycle(outcome), _search(outcome.found), _state(ws, verdict)]
-    tips = (
-        f"Try: modelplane models show {MODEL_NAME} · modelplane models show "
-        f"'{outcome.uri}' --card · modelplane runs list --experiment {EXPERIMENT} · "
-        "modelplane audit verify · modelplane serve"
-    )
     parts: list[Any] = []
     for section in sections:
         parts += [section, ""]
     elapsed = time.monotonic() - started
     show(
         Panel(
-            Group(*parts, tips),
+            Group(*parts[:-1]),
             title=f"modelplane demo — done in {elapsed:.1f}s",
             title_align="left",
             border_style="green" if verdict.ok else "red",
             expand=False,
         )
     )
+    for line in next_steps(ws.settings.home, outcome.uri):
+        note(line)
+
+
+def next_steps(home: Path, uri: str) -> list[str]:
+    """The closing lines: how to reach the ``modelplane`` command and this demo's home from any
+    directory, then commands to try (plain text, so they can be copied)."""
+    home_line = f"export MODELPLANE_HOME={shlex.quote(str(home))}"
+    lines = ["", "Next steps (from any directory):"]
+    command = Path(sys.prefix) / "bin" / "modelplane"
+    if sys.prefix != sys.base_prefix and command.is_file():
+        # installed in a virtual environment: its bin folder is not on PATH until activated
+        activate = Path(sys.prefix) / "bin" / "activate"
+        lines.append(
+            f"  source {shlex.quote(str(activate))}    # puts modelplane on PATH "
+            f"(or run {shlex.quote(str(command))} …)"
+        )
+    lines += [
+        f"  {home_line}    # the home this demo used; "
+        "without it, modelplane uses ./.modelplane of the current directory",
+        f"  modelplane models show {MODEL_NAME}",
+        f"  modelplane models show '{uri}' --card",
+        f"  modelplane runs list --experiment {EXPERIMENT}",
+        "  modelplane audit verify",
+        f"  modelplane serve '{uri}'    # then: curl -s localhost:8000/v1/endpoints/"
+        f"{MODEL_NAME}/predict -H 'Content-Type: application/json' -d '{{\"inputs\": […]}}'",
+    ]
+    return lines
 
 
 def _lifecycle(o: _Outcome) -> list[Any]:

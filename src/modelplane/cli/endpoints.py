@@ -107,7 +107,16 @@ def deploy(
             doc.setdefault(section, {})[key] = value
     if no_accelerate:
         doc["accelerate"] = False
-    ep = workspace().endpoints.deploy(endpoint, doc)
+    ws = workspace()
+    from modelplane.endpoints.config import check_endpoint_name, parse_config
+
+    check_endpoint_name(endpoint)
+    parsed = parse_config(doc)
+    # Every model URI must resolve now (an unknown model, version or alias exits 2 naming which)
+    # and its files match their checksums, as the SDK and the HTTP deploy check.
+    for uri in parsed.model_uris:
+        ws.registry.verify(uri)
+    ep = ws.endpoints.deploy(endpoint, parsed)
     if json_out:
         print_json(ep.to_dict())
         return

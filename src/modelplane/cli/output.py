@@ -2,7 +2,9 @@
 
 With ``--json`` a command writes one JSON document (built from the records' ``to_dict()``) to
 stdout and nothing else; without it, it prints rich tables and panels. Errors always go to stderr
-as one ``error: …`` line (see :func:`error_line`).
+as one ``error: …`` line (see :func:`error_line`), or with ``--json`` as one line of JSON
+``{"error": code, "message": …, "field": …}`` (see :func:`error_json`). Times are printed in
+ISO 8601, UTC (``2024-05-01T12:00:00Z``).
 """
 
 from __future__ import annotations
@@ -87,6 +89,14 @@ def error_line(message: str) -> None:
     typer.echo(f"error: {one_line(message)}", err=True)
 
 
+def error_json(code: str, message: str, field: str | None = None) -> None:
+    """Print an error as one line of JSON on stderr: ``{"error", "message", "field"?}``."""
+    body: dict[str, Any] = {"error": code, "message": one_line(message)}
+    if field:
+        body["field"] = field
+    typer.echo(json.dumps(body, ensure_ascii=False), err=True)
+
+
 # -- cells and tables ---------------------------------------------------------------------------
 
 
@@ -116,14 +126,24 @@ def fmt_mapping(values: Mapping[str, Any], limit: int = 6) -> str:
 
 
 def fmt_time(value: int | str | None) -> str:
-    """Milliseconds since the epoch (or an ISO string) → ``2024-05-01 12:00:00 UTC``."""
+    """Epoch milliseconds (or an ISO string) → ISO 8601 in UTC: ``2024-05-01T12:00:00Z``."""
     if value is None:
         return "-"
     if isinstance(value, str):
         dt = datetime.fromisoformat(value)
     else:
         dt = datetime.fromtimestamp(value / 1000, tz=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_times(row: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """``row`` with the epoch-millisecond values under ``keys`` as ISO 8601 strings (None stays)."""
+    out = dict(row)
+    for key in keys:
+        value = out.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = fmt_time(int(value))
+    return out
 
 
 def fmt_aliases(aliases: Mapping[str, int] | Iterable[str]) -> str:
@@ -171,6 +191,7 @@ __all__ = [
     "JsonFlag",
     "cell",
     "console",
+    "error_json",
     "error_line",
     "fmt_aliases",
     "fmt_mapping",
@@ -178,6 +199,7 @@ __all__ = [
     "fmt_time",
     "hide_password",
     "is_terminal",
+    "iso_times",
     "key_values",
     "new_table",
     "note",

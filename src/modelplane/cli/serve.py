@@ -8,12 +8,14 @@ and the timeouts, and runs the connection-guarding protocol of
 
 from __future__ import annotations
 
+import errno
 import inspect
 import ipaddress
 import os
 import re
 import shutil
 import signal
+import socket
 import ssl
 import tempfile
 from dataclasses import dataclass, field, fields
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 from urllib.parse import urlsplit
 
 import typer
+from typer.models import ArgumentInfo
 
 from modelplane.errors import InvalidInputError
 
@@ -179,8 +182,20 @@ def _option(default: Any, help: str, *flags: str, **typer_kwargs: Any) -> Any:
 @dataclass(frozen=True)
 class ServeOptions:
     """The options of ``modelplane serve``, declared once: each field is a command-line option
-    (``--poll-interval`` for ``poll_interval``) with its default and help."""
+    (``--poll-interval`` for ``poll_interval``) with its default and help; ``model_uri`` is the
+    optional ``MODEL_URI`` argument."""
 
+    model_uri: str | None = field(
+        default=None,
+        metadata={
+            "option": typer.Argument(
+                help="Serve only this model (models:/NAME@ALIAS or models:/NAME/VERSION) as an "
+                "endpoint named NAME, without a deploy; nothing is stored. Omitted: every "
+                "deployed endpoint.",
+                show_default=False,
+            )
+        },
+    )
     host: str = _option("127.0.0.1", "Address to bind.")
     port: int = _option(8000, "TCP port.", min=1, max=65535)
     workers: int = _option(1, "Worker processes sharing the port.", min=1, max=64)
@@ -268,6 +283,7 @@ class ServeOptions:
             limit_concurrency=self.limit_concurrency,
             timeout_keep_alive=self.timeout_keep_alive,
             timeout_request=self.timeout_request,
+            model_uri=self.model_uri,
         )
 
 
@@ -278,7 +294,9 @@ def _signature(options: type[ServeOptions]) -> inspect.Signature:
         [
             inspect.Parameter(
                 f.name,
-                inspect.Parameter.KEYWORD_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD
+                if isinstance(f.metadata["option"], ArgumentInfo)
+                else inspect.Parameter.KEYWORD_ONLY,
                 default=f.default,
                 annotation=Annotated[hints[f.name], f.metadata["option"]],
             )
@@ -287,13 +305,14 @@ def _signature(options: type[ServeOptions]) -> inspect.Signature:
     )
 
 
-def serve(**options: Any) -> None:
-    """Serve every endpoint: Open Inference Protocol v2, native JSON, /api/v1, /metrics."""
+def serve(*args: Any, **options: Any) -> None:
+    """Serve every endpoint (or, with MODEL_URI, that one model): Open Inference Protocol v2,
+    native JSON, /api/v1, /metrics."""
     from modelplane.cli import state as cli_state
     from modelplane.config import SERVER_ENV
     from modelplane.serving.server import check_bind
 
-    opts = ServeOptions(**options)
+    opts = ServeOptions(*args, **options)
     state = cli_state()
     settings = state.settings()
     server_settings = opts.settings()
@@ -304,19 +323,27 @@ def serve(**options: Any) -> None:
     os.environ["MODELPLANE_DB_URL"] = settings.db_url
     os.environ["MODELPLANE_ARTIFACTS"] = settings.artifacts
     os.environ[SERVER_ENV] = server_settings.to_env()
-    state.workspace().meta.migrate()
+    ws = state.workspace()
+    ws.meta.migrate()
+    served = "every endpoint"
+    if opts.model_uri is not None:
+        # an unknown model, version or alias exits 2 naming which, before anything binds
+        mv = ws.registry.resolve(opts.model_uri)
+        served = f"{opts.model_uri} (v{mv.version}) as endpoint {mv.name}"
 
+    sock = _bind(server_settings)  # a port in use: one line, exit 2; "serving on" only after
     metrics_dir = None
     if opts.workers > 1:
         metrics_dir = tempfile.mkdtemp(prefix="modelplane-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
-    url = f"{server_settings.scheme}://{opts.host}:{opts.port}"
-    typer.echo(f"modelplane serving on {url} ({opts.workers} worker(s))", err=True)
+    url = f"{server_settings.scheme}://{_url_host(opts.host)}:{opts.port}"
+    typer.echo(f"modelplane serving {served} on {url} ({opts.workers} worker(s))", err=True)
     previous = signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        _run(server_settings, opts.log_level, opts.forwarded_allow_ips)
+        _run(server_settings, opts.log_level, opts.forwarded_allow_ips, sock)
     finally:
+        sock.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if metrics_dir is not None:
@@ -326,9 +353,53 @@ def serve(**options: Any) -> None:
 serve.__signature__ = _signature(ServeOptions)  # type: ignore[attr-defined]
 
 
-def _run(settings: ServerSettings, log_level: str, forwarded_allow_ips: str | None) -> None:
-    import uvicorn
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
+
+def _bind(settings: ServerSettings) -> socket.socket:
+    """The listening socket, bound here so that a taken port or a foreign address is one line
+    and exit 2 (uvicorn would log a traceback-like line and exit 1), and so that nothing says
+    "serving on" before the port is ours. Every worker accepts on this one socket."""
+    host, port = settings.host.strip("[]"), settings.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is fine
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidInputError(
+                f"port {port} on {host} is already in use; stop the process using it or choose "
+                "another --port",
+                field="port",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise InvalidInputError(
+                f"no permission to bind port {port} on {host}; choose a port above 1023",
+                field="port",
+            ) from None
+        raise InvalidInputError(
+            f"cannot bind {host}:{port}: {exc.strerror or exc}; --host must be an address of "
+            "this machine (127.0.0.1, 0.0.0.0, ::)",
+            field="host",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run(
+    settings: ServerSettings, log_level: str, forwarded_allow_ips: str | None, sock: socket.socket
+) -> None:
+    _start(_uvicorn_options(settings, log_level, forwarded_allow_ips), sock)
+
+
+def _uvicorn_options(
+    settings: ServerSettings, log_level: str, forwarded_allow_ips: str | None
+) -> dict[str, Any]:
+    """uvicorn's configuration for ``settings``."""
     from modelplane.serving.connection import GuardedHttpToolsProtocol
 
     try:
@@ -337,8 +408,8 @@ def _run(settings: ServerSettings, log_level: str, forwarded_allow_ips: str | No
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
-    uvicorn.run(
-        "modelplane.serving.app:create_app",
+    return dict(
+        app="modelplane.serving.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -357,6 +428,29 @@ def _run(settings: ServerSettings, log_level: str, forwarded_allow_ips: str | No
         timeout_graceful_shutdown=30,
         limit_concurrency=settings.limit_concurrency,
         # uvicorn declares int seconds; any number works (it only schedules a timer)
-        timeout_keep_alive=settings.timeout_keep_alive,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.timeout_keep_alive,
         **_uvicorn_tls(settings),
     )
+
+
+def _start(options: dict[str, Any], sock: socket.socket) -> None:
+    """What ``uvicorn.run`` does once it has bound its socket, on ``sock``: one server in this
+    process, or with several workers, uvicorn's supervisor of worker processes sharing it."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(**options)
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.30
+            Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+        else:
+            Multiprocess(config, sockets=[sock]).run()
+        return
+    config.load_app()
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if not server.started:
+        raise SystemExit(3)  # uvicorn's startup failure: the lifespan or the app factory failed

@@ -14,8 +14,20 @@ from typing import Annotated, Any
 import typer
 
 from modelplane.cli import workspace
-from modelplane.cli.output import JsonFlag, cell, fmt_time, new_table, note, print_json, show
+from modelplane.cli.output import (
+    JsonFlag,
+    cell,
+    fmt_time,
+    iso_times,
+    new_table,
+    note,
+    print_json,
+    show,
+)
 from modelplane.errors import InvalidInputError
+
+#: Epoch-millisecond fields of a token record, printed in ISO 8601 by the CLI.
+TIME_FIELDS = ("created_at", "expires_at", "revoked_at")
 
 app = typer.Typer(
     name="token",
@@ -88,7 +100,7 @@ def create(
         )
         info = {**token.to_dict(), "token": secret}
     if json_out:
-        print_json(info)
+        print_json(iso_times(info, *TIME_FIELDS))
         return
     typer.echo(secret)  # alone on stdout: TOKEN=$(modelplane token create ...) works
     typer.echo(
@@ -111,7 +123,7 @@ def list_tokens(
     else:
         rows = [t.to_dict() for t in workspace().tokens.list(include_revoked=all_)]
     if json_out:
-        print_json(rows)
+        print_json([iso_times(row, *TIME_FIELDS) for row in rows])
         return
     if not rows:
         note("no tokens")
@@ -147,6 +159,6 @@ def revoke(
     else:
         info = workspace().tokens.revoke(token).to_dict()
     if json_out:
-        print_json(info)
+        print_json(iso_times(info, *TIME_FIELDS))
         return
     note(f"token {info['id']} ({info['name']}) revoked")

@@ -191,6 +191,12 @@ class EndpointConfig(_Strict):
     breaker: BreakerConfig = Field(default_factory=BreakerConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     accelerate: bool = Field(True, description="use ONNX Runtime when numerically equivalent")
+    coerce: Literal["strict", "safe"] = Field(
+        "strict",
+        description="request validation: 'strict' refuses unknown columns and values of the "
+        "wrong type (422 naming the column); 'safe' also accepts numbers written as strings and "
+        "ignores unknown columns",
+    )
 
     @field_validator("model")
     @classmethod

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from modelplane.audit import AuditLog
 from modelplane.core.callables import resolve_function
 from modelplane.core.sql import now_ms
+from modelplane.core.times import iso_z
 from modelplane.endpoints.config import EndpointConfig, check_endpoint_name, parse_config
 from modelplane.errors import NotFoundError
 from modelplane.stores.metadata import MetadataStore
@@ -32,6 +33,14 @@ class Endpoint:
     created_at: int
     updated_at: int
     updated_by: str | None
+
+    def __repr__(self) -> str:  # one line: the full configuration stays out
+        config = self.config
+        serves = config.model or ("graph" if config.graph is not None else "traffic")
+        return (
+            f"Endpoint(name={self.name!r}, serves={serves!r}, generation={self.generation}, "
+            f"updated={iso_z(self.updated_at)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

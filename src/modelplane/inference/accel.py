@@ -5,7 +5,10 @@ one intra-op thread. The converted graph must agree with the original on the val
 classifiers give identical labels everywhere and probabilities within ``PROBA_TOL``; regressors
 match within ``rtol=REG_RTOL``. Otherwise (or when conversion fails, skl2onnx is absent, the
 signature is not numeric or there is no sample) the native runtime serves and the reason is
-recorded in the runtime info.
+recorded in the runtime info, saying which: ``onnxruntime not installed``, ``conversion failed
+(float32): …``, ``outputs differ (float64): probabilities differ by up to 2.1e-03 > tolerance
+1e-04``, ``the signature is not all-numeric``; :func:`off_reason` gives the reasons acceleration
+was not tried at all (switched off, a flavor without a converter).
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ def try_onnx(
         return None
     try:
         import onnxruntime as ort
+    except ImportError as exc:
+        info["onnx"] = {"used": False, "reason": f"onnxruntime not installed ({exc})"}
+        return None
+    try:
         from skl2onnx import to_onnx
-    except ImportError:
-        info["onnx"] = {"used": False, "reason": "onnxruntime/skl2onnx not installed"}
+    except ImportError as exc:
+        info["onnx"] = {"used": False, "reason": f"skl2onnx not installed ({exc})"}
         return None
     classifier = version.signature.get("output_kind") == "classification" and bool(classes)
     X = np.asarray(sample, dtype=np.float64)
@@ -63,18 +70,39 @@ def try_onnx(
                 onx.SerializeToString(), so, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # converters raise many types; any failure means "native"
-            errors.append(f"{np.dtype(dtype).name}: {type(exc).__name__}: {str(exc)[:200]}")
+            errors.append(
+                f"conversion failed ({np.dtype(dtype).name}): {type(exc).__name__}: "
+                f"{str(exc)[:200]}"
+            )
             continue
         input_name = session.get_inputs()[0].name
-        outputs = session.run(None, {input_name: X.astype(dtype)})
+        try:
+            outputs = session.run(None, {input_name: X.astype(dtype)})
+        except Exception as exc:  # a graph that converts but cannot run is not equivalent
+            errors.append(
+                f"the converted model failed ({np.dtype(dtype).name}): {type(exc).__name__}: "
+                f"{str(exc)[:200]}"
+            )
+            continue
         verdict = _agrees(model, fit_input, outputs, classifier)
         if verdict is not True:
-            errors.append(f"{np.dtype(dtype).name}: {verdict}")
+            errors.append(f"outputs differ ({np.dtype(dtype).name}): {verdict}")
             continue
         info["onnx"] = {"used": True, "dtype": np.dtype(dtype).name, "validated_rows": len(X)}
         info["runtime"] = "onnxruntime"
         return _runtime(version, spec, classes, session, input_name, dtype, classifier)
     info["onnx"] = {"used": False, "reason": "; ".join(errors)}
+    return None
+
+
+def off_reason(flavor: str, accelerate: bool) -> str | None:
+    """Why ONNX Runtime is not even tried for a model of ``flavor`` (None: it is tried)."""
+    if flavor == "onnx":
+        return "the model is an ONNX graph already (served by onnxruntime)"
+    if not accelerate:
+        return "acceleration is off for this endpoint (accelerate: false)"
+    if flavor != "sklearn":
+        return f"the {flavor} flavor has no ONNX converter (only scikit-learn models are converted)"
     return None
 
 
@@ -102,16 +130,19 @@ def _agrees(model: Any, X: Any, outputs: list[Any], classifier: bool) -> bool | 
             labels.astype(expected.dtype), expected
         ):
             mismatches = int((labels.astype(str) != expected.astype(str)).sum())
-            return f"labels differ on {mismatches} of {len(expected)} rows"
+            return f"labels differ on {mismatches} of {len(expected)} validation rows"
         if len(outputs) > 1 and hasattr(model, "predict_proba"):
             diff = float(np.abs(np.asarray(outputs[1]) - model.predict_proba(X)).max())
             if diff > PROBA_TOL:
-                return f"probabilities differ by up to {diff:.2e}"
+                return f"probabilities differ by up to {diff:.2e} > tolerance {PROBA_TOL:.0e}"
         return True
     values = np.asarray(outputs[0]).reshape(np.asarray(model.predict(X)).shape)
     expected = np.asarray(model.predict(X), dtype=np.float64)
     if not np.allclose(values, expected, rtol=REG_RTOL, atol=1e-6):
-        return f"values differ by up to {float(np.abs(values - expected).max()):.2e}"
+        return (
+            f"values differ by up to {float(np.abs(values - expected).max()):.2e} > tolerance "
+            f"(rtol {REG_RTOL:.0e})"
+        )
     return True
 
 

@@ -13,6 +13,14 @@ that decoder refuses (or with fields besides ``inputs``) takes the generic path,
 names the problem exactly as before and refuses JSON nested too deeply. Keys of a record that
 are not columns are skipped unbuilt by the typed decoder; nested beyond the interpreter's
 recursion limit they send the body to the generic path too.
+
+Validation is explicit, never a silent conversion (:attr:`InputSpec.coerce`, the endpoint's
+``coerce`` setting). ``strict`` (the default) refuses with 422 naming the column: a column the
+model does not have, a boolean or a string where a number is due, a number with a fraction for an
+integer column, a value that does not match a v2 tensor's ``datatype``. ``safe`` also accepts
+numbers written as strings (``"1.5"``) and ignores columns the model does not have; booleans and
+fractions for integer columns are refused in both. The happy path stays one typed decode: the
+checks run on the generic path, which a body the typed decoder refuses takes.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from modelplane.errors import InvalidInputError, SchemaValidationError
 NUMERIC_KINDS = "biuf"
 TEXT_DTYPES = frozenset({"string", "str"})  # signature dtypes of text columns
 MAX_ROWS = 100_000
+COERCE_MODES = ("strict", "safe")
+_NUMBERS = frozenset({int, float})
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,45 @@ class InputSpec:
     dtypes: tuple[str, ...]
     input_kind: str  # "dataframe" | "tensor" | "unknown"
     n_features: int | None
+    #: "strict": refuse unknown columns and values of the wrong type; "safe": also accept
+    #: numbers written as strings and ignore unknown columns (see the module docstring)
+    coerce: str = "strict"
+
+    @cached_property
+    def _integer_columns(self) -> np.ndarray:
+        """Indices of integer-typed columns (their values must be integral)."""
+        return np.array([i for i, d in enumerate(self.dtypes) if _kind(d) in "iu"], dtype=np.intp)
+
+    def _check_integral(self, arr: np.ndarray, where: Any) -> None:
+        """A number with a fraction for an integer column is refused (never truncated)."""
+        idx = self._integer_columns
+        if not len(idx) or arr.ndim != 2 or arr.shape[1] != len(self.dtypes):
+            return
+        sub = arr[:, idx]
+        bad = sub != np.trunc(sub)
+        if bad.any():
+            i, j = (int(v[0]) for v in np.nonzero(bad))
+            col = int(idx[j])
+            raise SchemaValidationError(
+                f"{where(i, col)} must be an integer ({self.dtypes[col]}), got {sub[i, j]!r}",
+                field=self.columns[col] if self.columns else "data",
+            )
+
+    def _check_columns(self, keys: Any, where: str) -> None:
+        """Strict: a column the model does not have is refused, naming it."""
+        if self.coerce != "strict":
+            return
+        unknown = [k for k in keys if k not in self._column_set]
+        if unknown:
+            raise SchemaValidationError(
+                f"{where} has column {str(unknown[0])[:100]!r}, which the model does not have "
+                f"(its columns: {', '.join(self.columns[:10])}{'…' if len(self.columns) > 10 else ''})",
+                field=str(unknown[0])[:100],
+            )
+
+    @cached_property
+    def _column_set(self) -> frozenset[str]:
+        return frozenset(self.columns)
 
     @classmethod
     def from_signature(cls, signature: dict[str, Any]) -> InputSpec:
@@ -67,7 +116,9 @@ class InputSpec:
         # gc=False: rows hold only floats and bodies only lists of rows, so neither can be part
         # of a reference cycle; untracked objects make every allocation cheaper.
         try:
-            row: Any = msgspec.defstruct("Row", fields, gc=False)
+            row: Any = msgspec.defstruct(
+                "Row", fields, gc=False, forbid_unknown_fields=self.coerce == "strict"
+            )
         except (ValueError, TypeError):
             return None
         # a body with fields besides "inputs" takes the generic path, which checks how deeply
@@ -104,6 +155,8 @@ class InputSpec:
             flat = chain.from_iterable(map(getter, inputs))
             arr = np.fromiter(flat, dtype=np.float64, count=n * k).reshape(n, k)
         else:
+            if len(inputs) != k and self.coerce == "strict":
+                return None  # an unknown column: the generic path names it
             try:
                 arr = np.array([inputs[c] for c in self.columns], dtype=np.float64)
             except (KeyError, ValueError):  # a missing column, ragged lengths
@@ -113,6 +166,10 @@ class InputSpec:
             arr = np.ascontiguousarray(arr.T)
         if not np.isfinite(arr).all():
             return None
+        if len(self._integer_columns):
+            sub = arr[:, self._integer_columns]
+            if (sub != np.trunc(sub)).any():
+                return None  # a fraction for an integer column: the generic path names it
         return arr
 
     def records(self, rows: Any) -> Any:
@@ -139,6 +196,10 @@ class InputSpec:
             raise SchemaValidationError(
                 f"inputs[{index}] must be an object of column values", field=f"inputs[{index}]"
             ) from None
+        k = len(cols)
+        for index, row in enumerate(rows):
+            if len(row) != k:  # every column is there: the others are unknown
+                self._check_columns(row, f"inputs[{index}]")
         if self.numeric:
             return self._numeric(table, lambda i, j: f"inputs[{i}].{cols[j]}", cols)
         return self._frame({c: [r[j] for r in table] for j, c in enumerate(cols)})
@@ -164,14 +225,16 @@ class InputSpec:
         if n == 0:
             raise SchemaValidationError("inputs has no rows", field="inputs")
         _check_rows(n)
+        if len(data) != len(self.columns):
+            self._check_columns(data, "inputs")
         if self.numeric:
             cols = self.columns
-            try:  # fast path: the column lists convert at C speed, then transpose
+            # numbers only (bools and strings would convert silently below)
+            if _NUMBERS.issuperset(map(type, chain.from_iterable(data[c] for c in cols))):
                 arr = np.array([data[c] for c in cols], dtype=np.float64).T
-                if np.isfinite(arr).all():
+                if np.isfinite(arr).all():  # C speed, then transpose
+                    self._check_integral(arr, lambda i, j: f"{cols[j]}[{i}]")
                     return np.ascontiguousarray(arr)
-            except (TypeError, ValueError):
-                pass
             table = list(zip(*(data[c] for c in cols), strict=True))
             return self._numeric(table, lambda i, j: f"{cols[j]}[{i}]", cols)
         return self._frame({c: data[c] for c in self.columns})
@@ -198,6 +261,8 @@ class InputSpec:
                 f"input {name!r} has {len(flat)} values but shape {shape} needs {expected}",
                 field=f"{name}.data",
             )
+        if not isinstance(flat, np.ndarray):  # JSON values: they must match the datatype
+            self._check_tensor_values(flat, datatype, name)
         try:
             arr: np.ndarray = np.asarray(flat, dtype=dtype)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -206,8 +271,9 @@ class InputSpec:
                 field=f"{name}.data",
             ) from None
         if self.numeric and arr.dtype.kind not in NUMERIC_KINDS:
-            # BYTES for a numeric model: numbers as text are fine, anything else is the
-            # caller's error (it used to reach the model and fail there: 500, breaker failures).
+            # BYTES for a numeric model: numbers as text under coerce "safe" (refused when
+            # strict, by the check above); anything else is the caller's error (it used to
+            # reach the model and fail there: 500, breaker failures).
             try:
                 arr = arr.astype(np.float64)
             except (TypeError, ValueError, OverflowError):
@@ -228,34 +294,90 @@ class InputSpec:
             raise SchemaValidationError(
                 f"input {name!r} contains NaN or infinite values", field=f"{name}.data"
             )
+        if arr.dtype.kind == "f":
+            self._check_integral(arr, lambda i, j: f"input {name!r} row {i} feature {j}")
         return arr
+
+    def _check_tensor_values(self, flat: Sequence[Any], datatype: str, name: str) -> None:
+        """JSON tensor values of the declared ``datatype``: numbers for FP*, integral numbers
+        for INT*/UINT*, booleans for BOOL, strings for BYTES (numbers as strings for a numeric
+        model only under coerce "safe"). Never a silent conversion: ``true`` is not 1.0."""
+        types = set(map(type, flat))
+        if datatype.startswith("FP"):
+            allowed: frozenset[type] = _NUMBERS
+        elif datatype.startswith(("INT", "UINT")):
+            allowed = _NUMBERS  # floats must be integral: checked below
+        elif datatype == "BOOL":
+            allowed = frozenset({bool})
+        else:  # BYTES
+            text_ok = self.coerce == "safe" or not self.numeric
+            allowed = frozenset({str, bytes}) if text_ok else frozenset()
+            if not allowed and types:
+                raise SchemaValidationError(
+                    f"input {name!r} is BYTES but the model's inputs are numeric: send FP64 "
+                    "numbers (numbers as strings are accepted when the endpoint's coerce is "
+                    "'safe')",
+                    field=f"{name}.data",
+                )
+        wrong = types - allowed
+        if wrong:
+            bad = next(v for v in flat if type(v) in wrong)
+            raise SchemaValidationError(
+                f"input {name!r} is {datatype} but holds {type(bad).__name__} {str(bad)[:40]!r}",
+                field=f"{name}.data",
+            )
+        if float in types and datatype.startswith(("INT", "UINT")):
+            bad = next((v for v in flat if type(v) is float and not v.is_integer()), None)
+            if bad is not None:
+                raise SchemaValidationError(
+                    f"input {name!r} is {datatype} but holds {bad!r}, which is not an integer",
+                    field=f"{name}.data",
+                )
 
     def _numeric(
         self, table: Sequence[Sequence[Any]], where: Any, cols: Sequence[str]
     ) -> np.ndarray:
+        if not _NUMBERS.issuperset(map(type, chain.from_iterable(table))):
+            table = [
+                [self._number(v, where, i, j, cols) for j, v in enumerate(row)]
+                for i, row in enumerate(table)
+            ]
         try:
             arr = np.array(table, dtype=np.float64)
-        except (TypeError, ValueError):
-            for i, row in enumerate(table):
-                for j, value in enumerate(row):
-                    if isinstance(value, bool) or not isinstance(value, (int, float)):
-                        if value is None:
-                            raise SchemaValidationError(
-                                f"{where(i, j)} is null; the model needs a number",
-                                field=cols[j],
-                            ) from None
-                        raise SchemaValidationError(
-                            f"{where(i, j)} must be a number, got {type(value).__name__}",
-                            field=cols[j],
-                        ) from None
-            raise
+        except (TypeError, ValueError, OverflowError):
+            raise SchemaValidationError(
+                "inputs cannot form a table of numbers", field="inputs"
+            ) from None
         if not np.isfinite(arr).all():
             i, j = (int(v[0]) for v in np.nonzero(~np.isfinite(arr)))
             raise SchemaValidationError(
                 f"{where(i, j)} is null, NaN or infinite; the model needs a finite number",
                 field=cols[j],
             )
+        self._check_integral(arr, where)
         return arr
+
+    def _number(self, value: Any, where: Any, i: int, j: int, cols: Sequence[str]) -> Any:
+        """One value for a numeric column: a number, or under coerce "safe" a number written
+        as a string; anything else is refused naming the cell (a boolean is never 1 or 0)."""
+        kind = type(value)
+        if kind is int or kind is float:
+            return value
+        if value is None:
+            raise SchemaValidationError(
+                f"{where(i, j)} is null; the model needs a number", field=cols[j]
+            )
+        if kind is str and self.coerce == "safe":
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        hint = " (numbers as strings are accepted when the endpoint's coerce is 'safe')"
+        raise SchemaValidationError(
+            f"{where(i, j)} must be a number, got {kind.__name__} {str(value)[:40]!r}"
+            + (hint if kind is str else ""),
+            field=cols[j],
+        )
 
     def _frame(self, data: dict[str, list[Any]]) -> Any:
         """A table for a signature that is not all-numeric. A value the model cannot take is a
@@ -274,6 +396,8 @@ class InputSpec:
                     raise SchemaValidationError(
                         f"{col}[{i}] must be a string, got {type(value).__name__}", field=col
                     )
+                if _is_numeric(dtype) and value is not None:
+                    data[col][i] = self._number(value, _cell_of(col), i, 0, [col])
         frame = _checked_frame(pd, data)
         for col, dtype in zip(self.columns, self.dtypes, strict=True):
             if _is_numeric(dtype):
@@ -301,6 +425,18 @@ V2_DTYPES = {
     "FP64": np.float64,
     "BYTES": np.object_,
 }
+
+
+def _cell_of(col: str) -> Any:
+    """Names a cell of column ``col`` in messages: ``col[row]``."""
+    return lambda i, _j: f"{col}[{i}]"
+
+
+def _kind(dtype: str) -> str:
+    try:
+        return str(np.dtype(dtype).kind)
+    except TypeError:
+        return "O"
 
 
 def _is_numeric(dtype: str) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -123,14 +124,21 @@ class LiveVariant:
     """One named way an endpoint answers: a compiled graph over loaded model handles."""
 
     def __init__(
-        self, name: str, graph: Graph, handles: list[ModelHandle], weight: float = 100.0
+        self,
+        name: str,
+        graph: Graph,
+        handles: list[ModelHandle],
+        weight: float = 100.0,
+        coerce: str = "strict",
     ) -> None:
         self.name = name
         self.graph = graph
         self.handles = handles  # one per graph model, config order (a handle may repeat)
         self.weight = weight
         self.lead = handles[0]  # whose metric children count the variant's requests
-        self.spec: InputSpec = self.lead.runtime.spec  # requests are parsed against it
+        spec = self.lead.runtime.spec
+        # requests are parsed against it, validated as the endpoint's ``coerce`` says
+        self.spec: InputSpec = spec if spec.coerce == coerce else replace(spec, coerce=coerce)
         self.columns = tuple(self.spec.columns)
         self.model_label = "+".join(h.model_id for h in handles)
         self.version_label = "+".join(h.version_label for h in handles)

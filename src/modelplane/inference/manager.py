@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelplane.core.uris import parse_model_uri
 from modelplane.endpoints.config import EndpointConfig
 from modelplane.errors import ModelplaneError, NotFoundError, UnavailableError
 from modelplane.inference.graph import Graph
@@ -78,9 +79,19 @@ class EndpointStatus:
 
 class EndpointManager:
     def __init__(
-        self, workspace: Workspace, metrics: ServingMetrics, *, poll_interval: float = 1.0
+        self,
+        workspace: Workspace,
+        metrics: ServingMetrics,
+        *,
+        poll_interval: float = 1.0,
+        model_uri: str | None = None,
     ) -> None:
         self.ws = workspace
+        # ``modelplane serve MODEL_URI``: one endpoint named after the model, on the default
+        # settings, instead of the stored endpoints (an alias in the URI is still followed)
+        self.pinned: tuple[str, EndpointConfig] | None = None
+        if model_uri is not None:
+            self.pinned = (parse_model_uri(model_uri).name, EndpointConfig(model=model_uri))
         self.metrics = metrics
         self.poll_interval = poll_interval
         self.live: dict[str, LiveEndpoint] = {}
@@ -102,6 +113,16 @@ class EndpointManager:
                 f"endpoint {name!r} has no loadable model: {status.last_error}", retry_after=5
             )
         raise UnavailableError(f"endpoint {name!r} is loading", retry_after=1)
+
+    def failed(self) -> list[str]:
+        """Endpoints with nothing to serve: no model could be loaded and no fallback answers
+        (what makes the server not ready). A degraded endpoint (its fallback answers) and one
+        still serving an earlier version after a failed swap are not listed."""
+        return sorted(
+            name
+            for name, status in self.status.items()
+            if status.state == "failed" and name not in self.live
+        )
 
     async def start(self) -> None:
         self._seen = await asyncio.to_thread(self.ws.audit.head)
@@ -165,19 +186,27 @@ class EndpointManager:
         """(endpoints whose models resolve → what they should serve, names of all endpoints)."""
         out: dict[str, tuple[int, EndpointConfig, dict[str, ModelVersion]]] = {}
         present: set[str] = set()
-        for ep in self.ws.endpoints.list():
-            present.add(ep.name)
+        stored = (
+            [(ep.name, ep.generation, ep.config) for ep in self.ws.endpoints.list()]
+            if self.pinned is None
+            else [(self.pinned[0], 1, self.pinned[1])]
+        )
+        for name, generation, config in stored:
+            present.add(name)
             versions: dict[str, ModelVersion] = {}
             try:
-                for uri in dict.fromkeys(ep.config.model_uris):
+                for uri in dict.fromkeys(config.model_uris):
                     versions[uri] = self.ws.registry.resolve(uri)
             except ModelplaneError as exc:
-                status = self.status.setdefault(ep.name, EndpointStatus())
-                status.last_error = f"cannot resolve models: {exc.message}"
-                if ep.name not in self.live:
+                status = self.status.setdefault(name, EndpointStatus())
+                reason = f"cannot resolve models: {exc.message}"
+                if reason != status.last_error:  # once per reason, not once per poll
+                    log.warning("endpoint %s: %s", name, reason)
+                status.last_error = reason
+                if name not in self.live:
                     status.state = "failed"
                 continue
-            out[ep.name] = (ep.generation, ep.config, versions)
+            out[name] = (generation, config, versions)
         return out, present
 
     async def _swap(
@@ -201,7 +230,15 @@ class EndpointManager:
                 status.state = "failed"
             for mv in versions.values():
                 self.metrics.loads.labels(name, str(mv.version), "failed").inc()
-            log.error("endpoint %s: cannot load %s: %s", name, wanted, reason)
+            # WARNING: an earlier version still serves; ERROR: the endpoint has nothing to serve
+            log.log(
+                logging.WARNING if old is not None else logging.ERROR,
+                "endpoint %s: cannot load %s: %s%s",
+                name,
+                ", ".join(f"{u} (v{v})" for u, v in wanted),
+                reason,
+                f"; {old.model_label} still serves" if old is not None else "",
+            )
             await self._record_load_failure(name, wanted, reason, old.model_label if old else None)
             return
         self.live[name] = new  # the swap: new requests see the new endpoint from here on
@@ -213,7 +250,7 @@ class EndpointManager:
         if degraded is not None:
             status.state = "degraded"
             fallback = new.fallback.model_id if new.fallback else "the default answer"
-            log.error("endpoint %s: cannot load %s; %s answers", name, degraded, fallback)
+            log.warning("endpoint %s: cannot load %s; %s answers", name, degraded, fallback)
             await self._record_load_failure(name, wanted, degraded, f"fallback: {fallback}")
         if old is not None:
             reused = {id(h) for h in new.handles()}
@@ -287,5 +324,7 @@ class EndpointManager:
         for variant in config.policy.variants:
             graph = Graph.compile(variant, step_modules=self.ws.settings.step_modules)
             handles = [await handle_for(uri, may_fail=degrade) for uri in graph.model_uris]
-            variants.append(LiveVariant(variant.name, graph, handles, variant.weight))
+            variants.append(
+                LiveVariant(variant.name, graph, handles, variant.weight, config.coerce)
+            )
         return LiveEndpoint(name, config, generation, variants, fallback, wanted)

@@ -122,9 +122,12 @@ def load_runtime(
     sample = validation_sample(registry, version, spec)
     classes = _classes(model, version)
     runtime = _native(version, model, spec, classes, sample, info)
-    if accelerate and version.flavor == "sklearn":
-        from modelplane.inference.accel import try_onnx
+    from modelplane.inference.accel import off_reason, try_onnx
 
+    off = off_reason(version.flavor, accelerate)
+    if off is not None:
+        info["onnx"] = {"used": version.flavor == "onnx", "reason": off}
+    else:
         accelerated = try_onnx(version, model, spec, classes, sample, info)
         if accelerated is not None:
             runtime = accelerated

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
+
 from modelplane.errors import InvalidInputError, ModelplaneError
 from modelplane.serving.body import ClientDisconnected
 from modelplane.serving.origin import RequestGuard
@@ -76,7 +78,7 @@ class FastPath:
                 await _respond(
                     send,
                     200 if ready else 503,
-                    b'{"ready":true}' if ready else b'{"ready":false}',
+                    b'{"ready":true}' if ready else orjson.dumps(self.server.readiness()),
                     JSON,
                 )
                 return

@@ -100,7 +100,10 @@ class Server:
         self._refresher: asyncio.Task[None] | None = None
         self.metrics = ServingMetrics()
         self.manager = EndpointManager(
-            workspace, self.metrics, poll_interval=self.settings.poll_interval
+            workspace,
+            self.metrics,
+            poll_interval=self.settings.poll_interval,
+            model_uri=self.settings.model_uri,
         )
         self.ids = IdSource()
         self.sinks = SinkDispatcher(sinks)
@@ -186,7 +189,24 @@ class Server:
 
     @property
     def ready(self) -> bool:
-        return self.manager.synced.is_set() and not self.draining
+        """Ready for traffic: every endpoint was loaded once, none has nothing to serve (a
+        degraded one, answered by its fallback, counts as ready), and not draining."""
+        return self.manager.synced.is_set() and not self.draining and not self.manager.failed()
+
+    def readiness(self) -> dict[str, Any]:
+        """The body of ``GET /v2/health/ready``: ``ready``, and when not, the endpoints that
+        failed (``failed``), ``loading`` or ``draining``."""
+        if self.ready:
+            return {"ready": True}
+        doc: dict[str, Any] = {"ready": False}
+        failed = self.manager.failed()
+        if failed:
+            doc["failed"] = failed
+        if not self.manager.synced.is_set():
+            doc["loading"] = True
+        if self.draining:
+            doc["draining"] = True
+        return doc
 
     def count(self, endpoint: str, version: str, protocol: str, code: int) -> None:
         key = (endpoint, version, protocol, code)
