@@ -23,14 +23,23 @@ demo: $(VENV)/.demo-installed
 	$(VENV)/bin/modelplane demo
 
 lint: $(VENV)/.dev-installed
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy
 
-unit: $(VENV)/.dev-installed
+# The browser tests (tests/ui) drive Debian's Chromium; installed once when missing.
+$(VENV)/.chromium: | $(PY)
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo="sudo -n"; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y -q chromium || \
+		{ $$sudo apt-get update -q && $$sudo apt-get install -y -q chromium; }; }
+	touch $@
+
+unit: $(VENV)/.dev-installed $(VENV)/.chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

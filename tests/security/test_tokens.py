@@ -21,7 +21,7 @@ import modelplane as mp
 from modelplane.config import ServerSettings
 from modelplane.context import Workspace
 from modelplane.serving.app import create_app
-from modelplane.serving.permissions import OPEN_PATHS
+from modelplane.serving.permissions import OPEN_PATHS, SIGN_IN_PATHS
 
 ROW = {"inputs": [{"a": 1.0, "b": 0.0}]}
 V2 = {"inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]}]}
@@ -61,10 +61,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def _every_route(app: Any) -> list[tuple[str, str]]:
-    """(method, concrete path) for every declared route but the open probes."""
+    """(method, concrete path) for every declared route (the dashboard's too) but the open
+    probes and the dashboard's sign-in and sign-out."""
     out = []
     for route in _flat(app.api.routes):
-        if not isinstance(route, APIRoute) or route.path in OPEN_PATHS:
+        if not isinstance(route, APIRoute) or route.path in OPEN_PATHS | SIGN_IN_PATHS:
             continue
         path = re.sub(r"\{path:path\}", "model.joblib", route.path)
         path = re.sub(r"\{version\}", "1", path)
@@ -92,7 +93,8 @@ def test_every_route_but_the_probes_is_401_without_a_valid_token(
     client: TestClient = secured["client"]
     headers = {} if authorization is None else {"Authorization": authorization}
     routes = _every_route(secured["app"])
-    assert len(routes) >= 45
+    assert len(routes) >= 60
+    assert ("GET", "/ui/models/a") in routes and ("GET", "/ui/static/model.joblib") in routes
     for method, path in routes:
         r = client.request(method, path, headers=headers, json={})
         assert r.status_code == 401, (method, path, r.status_code, r.text)

@@ -91,6 +91,26 @@ def test_every_route_declares_a_permission() -> None:
             assert permission is Permission.OPERATOR, route.path
 
 
+def test_every_route_of_the_server_declares_a_permission(sqlite_ws: Workspace) -> None:
+    """The whole server app: the API, the data plane, /metrics, /docs and the dashboard."""
+    from modelplane.serving.app import build_api
+    from modelplane.serving.permissions import OPEN_PATHS, SIGN_IN_PATHS
+
+    def flat(routes: Any) -> Any:
+        for route in routes:  # included routers, as they were declared
+            inner = getattr(route, "original_router", None)
+            yield from flat(inner.routes) if inner is not None else [route]
+
+    routes = [r for r in flat(build_api(Server(sqlite_ws)).routes) if isinstance(r, APIRoute)]
+    assert any(r.path.startswith("/ui/") for r in routes)
+    for route in routes:
+        if route.path in OPEN_PATHS | SIGN_IN_PATHS:
+            continue
+        assert _permission(route) is not None, f"{route.methods} {route.path}"
+        if route.path == "/ui" or route.path.startswith("/ui/"):
+            assert _permission(route) is Permission.VIEWER, route.path
+
+
 def test_openapi_lists_the_routes(sqlite_ws: Workspace) -> None:
     spec = TestClient(make_app(sqlite_ws)).get("/openapi.json").json()
     assert f"{API}/models/{{name}}/versions/{{version}}/files/{{path}}" in spec["paths"]
@@ -115,8 +135,8 @@ def test_wrong_types_and_unknown_fields_are_422(api: TestClient, run_id: str) ->
     assert assert_error(r, 422)["field"] == "points.0.value"
     r = api.post(f"{API}/runs/{run_id}/metrics", json={"points": [{"key": "m", "value": True}]})
     assert_error(r, 422)
-    r = api.post(f"{API}/runs/{run_id}/params", json={"params": {"a": [1, 2]}})
-    assert_error(r, 422)
+    r = api.post(f"{API}/runs/{run_id}/tags", json={"tags": {"a": [1, 2]}})
+    assert_error(r, 422)  # tags are scalars (params may be any JSON value)
     r = api.post(f"{API}/runs", json={"experiment": "exp", "color": "red"})
     assert assert_error(r, 422)["field"] == "color"
     r = api.put(f"{API}/models/churn/aliases/champion", json={"version": "one"})

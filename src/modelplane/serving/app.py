@@ -3,7 +3,8 @@
 The ASGI app is :class:`~modelplane.serving.fastpath.FastPath` in front of FastAPI: the fast
 path answers the data plane and the probes from raw ASGI messages; FastAPI serves everything
 else (the control plane under ``/api/v1``, v2 metadata, ``/metrics``, ``/docs``,
-``/openapi.json``) and declares the fast routes too, so they appear in the OpenAPI document.
+``/openapi.json``, the dashboard under ``/ui``) and declares the fast routes too, so they appear
+in the OpenAPI document.
 ``modelplane serve`` runs :func:`create_app` in each worker; the settings it was started with
 arrive in :class:`~modelplane.config.ServerSettings`.
 """
@@ -59,6 +60,7 @@ def build_api(server: Server) -> FastAPI:
     from modelplane.serving.api import build_router
     from modelplane.serving.data_routes import build_data_router
     from modelplane.serving.http_errors import install_handlers
+    from modelplane.serving.ui import mount_ui
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,14 +84,17 @@ def build_api(server: Server) -> FastAPI:
     api.include_router(build_data_router(server))
     api.include_router(build_router())
     _declare_docs(api)
+    mount_ui(api)
     return api
 
 
 def _declare_docs(api: FastAPI) -> None:
-    """``/openapi.json`` and ``/docs`` for viewers (FastAPI's own would be open to anyone)."""
+    """``/openapi.json``, ``/docs`` and ``/redoc`` for viewers (FastAPI's own would be open to
+    anyone, and its pages load their scripts from a CDN; these work offline)."""
     from fastapi import Depends
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.responses import HTMLResponse, JSONResponse
+    from fastapi.responses import JSONResponse
+
+    from modelplane.serving.api_docs import declare_docs
 
     viewer = [Depends(require(Permission.VIEWER))]
 
@@ -97,9 +102,7 @@ def _declare_docs(api: FastAPI) -> None:
     def openapi() -> JSONResponse:
         return JSONResponse(_with_bearer(api.openapi()))
 
-    @api.get("/docs", include_in_schema=False, dependencies=viewer)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="modelplane API")
+    declare_docs(api, openapi_url="/openapi.json")
 
 
 def _with_bearer(document: dict[str, Any]) -> dict[str, Any]:

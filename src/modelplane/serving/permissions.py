@@ -4,7 +4,8 @@ Roles are ordered ``viewer < predictor < operator < admin`` (:class:`modelplane.
 a route needing ``operator`` admits operators and admins. Control-plane routes declare it with the
 FastAPI dependency :func:`require`; data-plane routes in their table
 (:data:`modelplane.serving.routes.DATA_ROUTES`), from which FastAPI declares them too. Only the
-probes (:data:`OPEN_PATHS`) declare none: a test walks every route and fails on any other.
+probes (:data:`OPEN_PATHS`) and the dashboard's sign-in (:data:`SIGN_IN_PATHS`) declare none: a
+test walks every route and fails on any other.
 
 Who the caller is comes from the server's :class:`Authorizer` (tokens:
 :class:`modelplane.serving.auth.TokenAuthorizer`; ``AllowAll`` with ``MODELPLANE_AUTH=off``);
@@ -29,6 +30,9 @@ ResourceKind = Literal["endpoint", "model"]
 
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 """The only routes anyone may call: liveness and readiness probes."""
+SIGN_IN_PATHS = frozenset({"/ui/login", "/ui/logout"})
+"""The dashboard's sign-in form and sign-out: open too (they take or drop a token and show no
+data); every other ``/ui`` route needs a viewer."""
 
 
 @dataclass(frozen=True)
