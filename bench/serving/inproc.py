@@ -6,7 +6,7 @@
 Drives the data plane's request handler the way the ASGI fast path does (same body, ``conns``
 requests in flight) and prints microseconds of CPU per request, best of ``--reps``. ``--asgi``
 calls the whole ASGI application instead (Host/Origin checks, routing, the body read from ASGI
-messages); ``--token`` sends ``Authorization: Bearer TOKEN`` (with ``MODELPLANE_AUTH=required``
+messages); ``--v2`` (with ``--asgi``) posts to the v2 route instead; ``--token`` sends ``Authorization: Bearer TOKEN`` (with ``MODELPLANE_AUTH=required``
 in the environment, every request is then authenticated). Works on
 this tree and on earlier ones (``PYTHONPATH=<old>/src``), so a change to the predict path can be
 measured before and after on the same machine within seconds of each other.
@@ -31,6 +31,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--asgi", action="store_true", help="drive the whole ASGI app")
     ap.add_argument("--token", default=None, help="send this bearer token")
+    ap.add_argument(
+        "--v2", action="store_true", help="with --asgi: the v2 route (/v2/models/ENDPOINT/infer)"
+    )
     args = ap.parse_args()
 
     import modelplane as mp
@@ -45,6 +48,8 @@ def main() -> None:
         headers.append((b"authorization", f"Bearer {args.token}".encode()))
     if args.asgi:
         path = f"/v1/endpoints/{args.endpoint}/predict"
+        if args.v2:
+            path = f"/v2/models/{args.endpoint}/infer"
         scope_headers = [
             (b"host", b"127.0.0.1:8000"),
             (b"content-length", str(len(body)).encode()),

@@ -43,6 +43,7 @@ TEXT_DTYPES = frozenset({"string", "str"})  # signature dtypes of text columns
 MAX_ROWS = 100_000
 COERCE_MODES = ("strict", "safe")
 _NUMBERS = frozenset({int, float})
+_FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,20 @@ class InputSpec:
                 f"input {name!r} has {len(flat)} values but shape {shape} needs {expected}",
                 field=f"{name}.data",
             )
-        if not isinstance(flat, np.ndarray):  # JSON values: they must match the datatype
+        if isinstance(flat, np.ndarray):
+            pass  # binary tensor data: already of the datatype
+        elif datatype in _FLOAT_TYPES:
+            # JSON values must be numbers (no bool, no text): checked in C by msgspec; the slow
+            # check below only runs to word the error
+            try:
+                flat = msgspec.convert(flat, list[float], strict=True)
+            except msgspec.ValidationError:
+                self._check_tensor_values(flat, datatype, name)
+                raise SchemaValidationError(
+                    f"input {name!r} is {datatype} but holds a value out of range",
+                    field=f"{name}.data",
+                ) from None
+        else:  # JSON values: they must match the datatype
             self._check_tensor_values(flat, datatype, name)
         try:
             arr: np.ndarray = np.asarray(flat, dtype=dtype)
@@ -294,7 +308,7 @@ class InputSpec:
             raise SchemaValidationError(
                 f"input {name!r} contains NaN or infinite values", field=f"{name}.data"
             )
-        if arr.dtype.kind == "f":
+        if len(self._integer_columns) and arr.dtype.kind == "f":
             self._check_integral(arr, lambda i, j: f"input {name!r} row {i} feature {j}")
         return arr
 
