@@ -51,6 +51,44 @@ def test_models_delete_restore(cli: Any, populated: Any) -> None:
     assert [m["name"] for m in cli.json("models", "list")] == [name]
 
 
+def test_models_list_and_show_by_lifecycle(cli: Any, populated: Any) -> None:
+    name = populated.model
+    assert cli("models", "delete", name, "1").exit_code == 0
+    shown = cli.json("models", "show", name, "--lifecycle", "deleted")
+    assert [(v["version"], v["lifecycle"]) for v in shown["versions"]] == [(1, "deleted")]
+    assert shown["versions"][0]["deleted_at"] and shown["model"]["lifecycle"] == "active"
+    every = cli.json("models", "show", name, "--lifecycle", "all")["versions"]
+    assert [(v["version"], v["lifecycle"]) for v in every] == [(1, "deleted"), (2, "active")]
+    table = cli("models", "show", name, "--lifecycle", "all")
+    assert table.exit_code == 0, table.output
+    assert "deleted" in table.stdout and "v1" in table.stdout and "v2" in table.stdout
+    assert "deleted" not in cli("models", "show", name).stdout
+
+    assert cli("models", "alias", name, "champion", "--delete").exit_code == 0
+    assert cli("models", "delete", name).exit_code == 0
+    assert cli.json("models", "list") == []
+    assert cli("models", "list").stdout.strip() == "no models registered yet"
+    (gone,) = cli.json("models", "list", "--lifecycle", "deleted")
+    assert gone["name"] == name and gone["lifecycle"] == "deleted" and gone["deleted_at"]
+    assert gone["latest_version"] == 2  # the latest once restored (v1 was deleted before)
+    assert [m["name"] for m in cli.json("models", "list", "--lifecycle", "all")] == [name]
+    table = cli("models", "list", "--lifecycle", "deleted")
+    assert table.exit_code == 0 and name in table.stdout and "deleted" in table.stdout
+    shown = cli.json("models", "show", name, "--lifecycle", "deleted")
+    assert shown["model"]["lifecycle"] == "deleted"
+    assert [v["version"] for v in shown["versions"]] == [1, 2]
+    table = cli("models", "show", name, "--lifecycle", "deleted")
+    assert table.exit_code == 0 and f"modelplane models restore {name}" in table.stdout
+
+    assert cli("models", "restore", name).exit_code == 0
+    assert cli.json("models", "list", "--lifecycle", "deleted") == []
+    assert cli("models", "list", "--lifecycle", "deleted").stdout.strip() == "no deleted models"
+    assert [m["name"] for m in cli.json("models", "list")] == [name]
+    assert [v["version"] for v in cli.json("models", "show", name)["versions"]] == [2]
+    assert cli("models", "restore", name, "1").exit_code == 0
+    assert cli.json("models", "show", name, "--lifecycle", "deleted")["versions"] == []
+
+
 def test_experiments_list(cli: Any, populated: Any) -> None:
     experiments = {e["name"]: e for e in cli.json("experiments", "list")}
     exp = experiments[populated.experiment]
@@ -75,6 +113,9 @@ def test_bad_input_exits_2_with_one_line(cli: Any, populated: Any) -> None:
         (["runs", "restore", "x" * 40], "invalid run id"),
         (["runs", "list", "--experiment", "nope"], "no experiment named 'nope'"),
         (["runs", "list", "--lifecycle", "gone"], "lifecycle"),
+        (["models", "list", "--lifecycle", "gone"], "lifecycle must be one of"),
+        (["models", "show", populated.model, "--lifecycle", "gone"], "lifecycle must be one of"),
+        (["models", "show", populated.model, "-v", "1", "--lifecycle", "all"], "--lifecycle"),
         (["runs", "list", "--filter", "params.C > '1'"], "unquoted"),
         (["models", "delete", "nope"], "no model named 'nope'"),
         (["models", "delete", "../etc"], "invalid model name"),

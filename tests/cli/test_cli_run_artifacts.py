@@ -68,3 +68,40 @@ def test_unknown_run_and_missing_path(cli: Any, logged: str, tmp_path: Path) -> 
     empty_run.end()
     result = cli("runs", "artifacts", empty_run.id)
     assert result.exit_code == 0 and "has no artifacts" in result.stdout
+
+
+def test_runs_show_lists_the_artifacts(
+    cli: Any, logged: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = cli.json("runs", "show", logged)
+    assert shown["id"] == logged and shown["lifecycle"] == "active"  # the run's keys stay
+    assert [a["path"] for a in shown["artifacts"]] == [
+        "conf/params.json",
+        "conf/sub/deep.txt",
+        "notes.txt",
+    ]
+    assert shown["artifacts"][2]["size"] == 5 and len(shown["artifacts"][2]["sha256"]) == 64
+    table = cli("runs", "show", logged)
+    assert table.exit_code == 0, table.output
+    assert "Artifacts" in table.stdout
+    for text in (
+        "conf/params.json",
+        "conf/sub/deep.txt",
+        "notes.txt",
+        shown["artifacts"][2]["sha256"][:16],
+    ):
+        assert text in table.stdout
+    assert "more:" not in table.stdout
+
+    monkeypatch.setattr("modelplane.cli.runs.SHOWN_ARTIFACTS", 2)
+    capped = cli("runs", "show", logged)
+    assert capped.exit_code == 0, capped.output
+    assert "conf/params.json" in capped.stdout and "notes.txt" not in capped.stdout
+    assert f"… 1 more: modelplane runs artifacts {logged}" in capped.stdout
+    assert len(cli.json("runs", "show", logged)["artifacts"]) == 3  # --json lists every one
+
+    empty_run = mp.start_run("cli-art")
+    empty_run.end()
+    assert cli.json("runs", "show", empty_run.id)["artifacts"] == []
+    plain = cli("runs", "show", empty_run.id)
+    assert plain.exit_code == 0 and "Artifacts" not in plain.stdout

@@ -102,6 +102,72 @@ def test_models_delete_restore_remotely(client: Client, api: TestClient, ws: Wor
     )
 
 
+def test_deleted_models_and_versions_listed_remotely(
+    client: Client, api: TestClient, ws: Workspace
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
+    model = LogisticRegression().fit(X, [0, 0, 1, 1])
+    for _ in range(3):
+        ws.registry.register_model("remote-l", model, X)
+    ws.registry.register_model("remote-k", model, X)
+    client.delete_model_version("remote-l", 1)
+
+    deleted = client.list_model_versions("remote-l", lifecycle="deleted")
+    assert [(v.version, v.lifecycle) for v in deleted] == [(1, "deleted")]
+    assert deleted[0].deleted_at is not None
+    every = client.list_model_versions("remote-l", lifecycle="all")
+    assert [(v.version, v.lifecycle) for v in every] == [
+        (1, "deleted"),
+        (2, "active"),
+        (3, "active"),
+    ]
+    assert [v.version for v in client.list_model_versions("remote-l")] == [2, 3]
+    rows = api.get(f"{API}/models/remote-l/versions", params={"lifecycle": "deleted"}).json()
+    assert [(r["version"], r["lifecycle"]) for r in rows] == [(1, "deleted")] and rows[0][
+        "deleted_at"
+    ]
+
+    client.delete_model("remote-l")
+    assert [m.name for m in client.list_models()] == ["remote-k"]
+    (gone,) = client.list_models(lifecycle="deleted")
+    assert (gone.name, gone.lifecycle, gone.latest_version) == ("remote-l", "deleted", 3)
+    assert gone.deleted_at is not None
+    assert gone == ws.registry.list_models(lifecycle="deleted")[0]  # the same record both ways
+    assert [(m.name, m.lifecycle) for m in client.list_models(lifecycle="all")] == [
+        ("remote-k", "active"),
+        ("remote-l", "deleted"),
+    ]
+    listed = api.get(f"{API}/models", params={"lifecycle": "deleted"}).json()
+    assert [(m["name"], m["lifecycle"]) for m in listed] == [("remote-l", "deleted")]
+    assert api.get(f"{API}/models").json()[0]["lifecycle"] == "active"
+    assert [v.version for v in client.list_model_versions("remote-l", lifecycle="deleted")] == [
+        1,
+        2,
+        3,
+    ]
+    with pytest.raises(NotFoundError, match="is deleted"):
+        client.list_model_versions("remote-l")
+
+    client.restore_model("remote-l")
+    assert client.list_models(lifecycle="deleted") == []
+    assert [v.version for v in client.list_model_versions("remote-l", lifecycle="deleted")] == [1]
+    client.restore_model_version("remote-l", 1)
+    assert [v.lifecycle for v in client.list_model_versions("remote-l", lifecycle="all")] == [
+        "active"
+    ] * 3
+
+    for path in (f"{API}/models", f"{API}/models/remote-l/versions"):
+        assert _error(api.get(path, params={"lifecycle": "gone"}), 422)["field"] == "lifecycle"
+    with pytest.raises(InvalidInputError) as err:
+        client.list_models(lifecycle="gone")
+    assert err.value.field == "lifecycle"
+    with pytest.raises(InvalidInputError) as err:
+        client.list_model_versions("remote-l", lifecycle="gone")
+    assert err.value.field == "lifecycle"
+
+
 def test_dataset_uris_remotely(client: Client, api: TestClient) -> None:
     X = pd.DataFrame({"a": [1.0, 2.0]})
     client.register_dataset("remote-ds", X)

@@ -164,3 +164,68 @@ def test_model_lifecycle_bad_input(ws: mp.Workspace) -> None:
     for bad in (0, -1, True, "1"):
         with pytest.raises(InvalidInputError):
             mp.delete_model_version("small", bad)  # type: ignore[arg-type]
+
+
+def test_deleted_models_and_versions_are_listed_when_asked(ws: mp.Workspace) -> None:
+    model, X = _model()
+    for _ in range(3):
+        mp.register_model("listed", model, X)
+    mp.register_model("kept", model, X)
+    mp.delete_model_version("listed", 1)  # on its own, before the model
+
+    versions = mp.list_model_versions("listed", lifecycle="deleted")
+    assert [(v.version, v.lifecycle) for v in versions] == [(1, "deleted")]
+    assert versions[0].deleted_at is not None
+    assert versions[0].to_dict()["lifecycle"] == "deleted" and versions[0].to_dict()["deleted_at"]
+    every = mp.list_model_versions("listed", lifecycle="all")
+    assert [(v.version, v.lifecycle) for v in every] == [
+        (1, "deleted"),
+        (2, "active"),
+        (3, "active"),
+    ]
+    assert [v.version for v in mp.list_model_versions("listed")] == [2, 3]
+    assert mp.list_model_versions("listed")[0].to_dict()["lifecycle"] == "active"
+    assert mp.list_model_versions("listed")[0].to_dict()["deleted_at"] is None
+
+    mp.delete_model("listed")
+    assert [m.name for m in mp.list_models()] == ["kept"]
+    assert mp.list_models()[0].to_dict()["lifecycle"] == "active"
+    (gone,) = mp.list_models(lifecycle="deleted")
+    assert gone.name == "listed" and gone.lifecycle == "deleted" and gone.deleted_at is not None
+    # the latest version it has once restored (v1 was deleted on its own: it stays deleted)
+    assert gone.latest_version == 3
+    assert gone.to_dict()["lifecycle"] == "deleted" and gone.to_dict()["deleted_at"]
+    assert [(m.name, m.lifecycle) for m in mp.list_models(lifecycle="all")] == [
+        ("kept", "active"),
+        ("listed", "deleted"),
+    ]
+    assert mp.list_models(lifecycle="DELETED_ONLY") == [gone]
+    # a deleted model's versions are listed when deleted ones are asked for
+    assert [v.version for v in mp.list_model_versions("listed", lifecycle="deleted")] == [1, 2, 3]
+    assert [v.version for v in mp.list_model_versions("listed", lifecycle="all")] == [1, 2, 3]
+    with pytest.raises(NotFoundError, match="is deleted"):
+        mp.list_model_versions("listed")
+
+    mp.restore_model("listed")
+    assert mp.list_models(lifecycle="deleted") == []
+    assert [m.name for m in mp.list_models()] == ["kept", "listed"]
+    assert [v.version for v in mp.list_model_versions("listed", lifecycle="deleted")] == [1]
+    mp.restore_model_version("listed", 1)
+    assert mp.list_model_versions("listed", lifecycle="deleted") == []
+    assert [v.lifecycle for v in mp.list_model_versions("listed", lifecycle="all")] == [
+        "active"
+    ] * 3
+
+
+def test_model_listing_bad_lifecycle(ws: mp.Workspace) -> None:
+    model, X = _model()
+    mp.register_model("small", model, X)
+    for bad in ("gone", "", None, 1):
+        with pytest.raises(InvalidInputError) as err:
+            mp.list_models(lifecycle=bad)  # type: ignore[arg-type]
+        assert err.value.field == "lifecycle"
+        with pytest.raises(InvalidInputError) as err:
+            mp.list_model_versions("small", lifecycle=bad)  # type: ignore[arg-type]
+        assert err.value.field == "lifecycle"
+    with pytest.raises(NotFoundError):
+        mp.list_model_versions("nope", lifecycle="all")

@@ -80,23 +80,41 @@ def _resolve(name: str, version: int | None, alias: str | None) -> ModelVersion:
 # -- list -----------------------------------------------------------------------------------------
 
 
+LifecycleOption = Annotated[
+    str,
+    typer.Option(
+        "--lifecycle",
+        help="Which ones: active (default), deleted (to find what to restore) or all.",
+        metavar="STAGE",
+    ),
+]
+
+
 @app.command("list")
-def list_models(json_out: JsonFlag = False) -> None:
-    """List registered models: name, latest version, aliases, last update."""
-    models = workspace().registry.list_models()
+def list_models(lifecycle: LifecycleOption = "active", json_out: JsonFlag = False) -> None:
+    """List registered models: name, latest version, aliases, last update (and, with --lifecycle
+    deleted or all, when each deleted one was deleted)."""
+    from modelplane.core.lifecycle import check_lifecycle
+
+    stage = check_lifecycle(lifecycle)
+    models = workspace().registry.list_models(lifecycle=stage)
     if json_out:
         print_json([m.to_dict() for m in models])
         return
     if not models:
-        note("no models registered yet")
+        note("no models registered yet" if stage == "active" else f"no {stage} models")
         return
-    table = new_table("Models", "name", "latest", "aliases", "updated")
+    marked = stage != "active"
+    table = new_table(
+        "Models", "name", "latest", "aliases", "updated", *(["deleted"] if marked else [])
+    )
     for m in models:
         table.add_row(
             cell(m.name),
             cell(None if m.latest_version is None else f"v{m.latest_version}"),
             cell(fmt_aliases(m.aliases)),
             cell(fmt_time(m.updated_at)),
+            *([cell(_deleted_time(m.deleted_at))] if marked else []),
         )
     show(table)
 
@@ -116,13 +134,31 @@ def show_model(
         str | None, typer.Option("--alias", "-a", help="Show the version this alias points to.")
     ] = None,
     card: Annotated[bool, typer.Option("--card", help="Print the version's model card.")] = False,
+    lifecycle: Annotated[
+        str,
+        typer.Option(
+            "--lifecycle",
+            help="Which versions to list: active (default), deleted (those of a deleted model "
+            "too) or all.",
+            metavar="STAGE",
+        ),
+    ] = "active",
     json_out: JsonFlag = False,
 ) -> None:
     """Show a model's versions, or one version's details (signature, metrics, lineage, files)."""
+    from modelplane.core.lifecycle import check_lifecycle
+
+    stage = check_lifecycle(lifecycle)
     name, version, alias = parse_target(name, version, alias)
     if version is None and alias is None and not card:
-        _show_model(name, json_out)
+        _show_model(name, stage, json_out)
         return
+    if stage != "active":
+        raise InvalidInputError(
+            "--lifecycle chooses the versions listed: drop --version, --alias and --card "
+            "(a deleted version is shown once restored)",
+            field="lifecycle",
+        )
     mv = _resolve(name, version, alias)
     if card:
         if json_out:
@@ -140,18 +176,29 @@ def show_model(
     _show_version(mv)
 
 
-def _show_model(name: str, json_out: bool) -> None:
+def _show_model(name: str, stage: str, json_out: bool) -> None:
     registry = workspace().registry
-    model = registry.get_model(name)
-    versions = registry.versions(name)
+    # listing deleted versions reaches a deleted model's too (an active listing refuses it)
+    model = registry.get_model(name, include_deleted=stage != "active")
+    versions = registry.versions(name, lifecycle=stage)
     if json_out:
         print_json({"model": model.to_dict(), "versions": [v.to_dict() for v in versions]})
         return
     show(_model_header(model))
     if not versions:
-        note("no versions yet")
+        note("no versions yet" if stage == "active" else f"no {stage} versions")
         return
-    table = new_table("Versions", "version", "flavor", "aliases", "metrics", "created", "by")
+    marked = stage != "active"
+    table = new_table(
+        "Versions",
+        "version",
+        "flavor",
+        "aliases",
+        "metrics",
+        "created",
+        "by",
+        *(["deleted"] if marked else []),
+    )
     for v in reversed(versions):
         table.add_row(
             cell(f"v{v.version}"),
@@ -160,21 +207,27 @@ def _show_model(name: str, json_out: bool) -> None:
             cell(fmt_mapping(v.metrics)),
             cell(fmt_time(v.created_at)),
             cell(v.created_by),
+            *([cell(_deleted_time(v.deleted_at))] if marked else []),
         )
     show(table)
 
 
+def _deleted_time(deleted_at: int | None) -> str | None:
+    return None if deleted_at is None else fmt_time(deleted_at)
+
+
 def _model_header(model: RegisteredModel) -> Any:
-    return key_values(
-        f"Model {model.name}",
-        [
-            ("description", model.description),
-            ("latest", None if model.latest_version is None else f"v{model.latest_version}"),
-            ("aliases", fmt_aliases(model.aliases)),
-            ("created", fmt_time(model.created_at)),
-            ("updated", fmt_time(model.updated_at)),
-        ],
-    )
+    rows: list[tuple[str, Any]] = [
+        ("description", model.description),
+        ("latest", None if model.latest_version is None else f"v{model.latest_version}"),
+        ("aliases", fmt_aliases(model.aliases)),
+        ("created", fmt_time(model.created_at)),
+        ("updated", fmt_time(model.updated_at)),
+    ]
+    if model.deleted_at is not None:
+        restore = f"modelplane models restore {model.name}"
+        rows.append(("deleted", f"{fmt_time(model.deleted_at)} (restore: {restore})"))
+    return key_values(f"Model {model.name}", rows)
 
 
 def _show_version(mv: ModelVersion) -> None:

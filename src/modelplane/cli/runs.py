@@ -104,12 +104,19 @@ RunIdArg = Annotated[
 ]
 
 
+SHOWN_ARTIFACTS = 50
+"""How many artifact files ``runs show`` lists (``runs artifacts`` lists them all)."""
+
+
 @app.command("show")
 def show_run(run_id: RunIdArg, json_out: JsonFlag = False) -> None:
-    """Show a run: status, times, experiment, params, latest metrics, tags and datasets."""
-    info = workspace().tracking.get_run(run_id)
+    """Show a run: status, times, experiment, params, latest metrics, tags, datasets and
+    artifact files (the first 50; 'modelplane runs artifacts RUN_ID' lists them all)."""
+    ws = workspace()
+    info = ws.tracking.get_run(run_id)
+    artifacts = ws.run_artifacts.list(info.id)
     if json_out:
-        print_json(info.to_dict())
+        print_json({**info.to_dict(), "artifacts": [e.to_dict() for e in artifacts]})
         return
     rows: list[tuple[str, Any]] = [
         ("name", info.name),
@@ -135,7 +142,15 @@ def show_run(run_id: RunIdArg, json_out: JsonFlag = False) -> None:
         for d in info.datasets:
             table.add_row(cell(f"datasets:/{d['name']}/{d['version']}"), cell(d["context"]))
         renderables.append(table)
+    if artifacts:
+        table = new_table("Artifacts", "path", "size", "sha256", no_wrap=("sha256",))
+        for e in artifacts[:SHOWN_ARTIFACTS]:
+            table.add_row(cell(e.path), cell(e.size), cell(e.sha256[:16]))
+        renderables.append(table)
     show(*renderables)
+    if len(artifacts) > SHOWN_ARTIFACTS:
+        more = len(artifacts) - SHOWN_ARTIFACTS
+        note(f"… {more} more: modelplane runs artifacts {info.id}")
 
 
 @app.command("delete")

@@ -279,11 +279,13 @@ class Client(BaseClient[RemoteRun]):
     def get_model(self, name: str) -> RegisteredModel:
         return RegisteredModel.from_dict(self._http.json("GET", f"{API}/models/{_seg(name)}"))
 
-    def list_models(self) -> list[RegisteredModel]:
-        return [RegisteredModel.from_dict(m) for m in self._http.json("GET", f"{API}/models")]
+    def list_models(self, *, lifecycle: str = "active") -> list[RegisteredModel]:
+        rows = self._http.json("GET", f"{API}/models", params={"lifecycle": lifecycle})
+        return [RegisteredModel.from_dict(m) for m in rows]
 
-    def list_model_versions(self, name: str) -> list[ModelVersion]:
-        rows = self._http.json("GET", f"{API}/models/{_seg(name)}/versions")
+    def list_model_versions(self, name: str, *, lifecycle: str = "active") -> list[ModelVersion]:
+        path = f"{API}/models/{_seg(name)}/versions"
+        rows = self._http.json("GET", path, params={"lifecycle": lifecycle})
         return [ModelVersion.from_dict(r) for r in rows]
 
     def set_alias(

@@ -118,11 +118,13 @@ class Operations(Protocol):
     def get_model(self, name: str) -> RegisteredModel:
         """A registered model: description, tags, latest version, aliases."""
 
-    def list_models(self) -> list[RegisteredModel]:
-        """Every registered model, by name."""
+    def list_models(self, *, lifecycle: str = "active") -> list[RegisteredModel]:
+        """Registered models, by name; ``lifecycle``: ``active`` models, ``deleted`` ones or
+        ``all``."""
 
-    def list_model_versions(self, name: str) -> list[ModelVersion]:
-        """The versions of a model."""
+    def list_model_versions(self, name: str, *, lifecycle: str = "active") -> list[ModelVersion]:
+        """The versions of a model; ``lifecycle``: ``active`` versions, ``deleted`` ones (of a
+        deleted model too) or ``all``."""
 
     def get_model_version(self, uri_or_name: str, version: int | None = None) -> ModelVersion:
         """``("churn", 3)`` or a ``models:/`` URI (``models:/churn@champion``), with its card."""

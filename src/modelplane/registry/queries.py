@@ -54,6 +54,16 @@ ACTIVE_MODEL = registered_models.c.deleted_at.is_(None)
 """The condition of models that are not deleted."""
 
 
+def in_lifecycle(deleted_at: Any, lifecycle: str) -> Any:
+    """The condition on a ``deleted_at`` column of the rows a listing of ``lifecycle`` returns
+    (a value :func:`~modelplane.core.lifecycle.check_lifecycle` returned)."""
+    if lifecycle == "active":
+        return deleted_at.is_(None)
+    if lifecycle == "deleted":
+        return deleted_at.is_not(None)
+    return sa.true()
+
+
 def version_rows(conn: Connection, condition: Any) -> list[ModelVersion]:
     """The versions matching ``condition`` (on model_versions/registered_models), by name and
     number, each with its aliases and the datasets it was trained on."""
@@ -120,10 +130,17 @@ def version_rows(conn: Connection, condition: Any) -> list[ModelVersion]:
 
 
 def model_rows(conn: Connection, condition: Any) -> list[RegisteredModel]:
-    """The registered models matching ``condition``, by name, with latest version and aliases."""
+    """The registered models matching ``condition``, by name, with latest version and aliases.
+
+    The latest version of an active model is its newest active version; that of a deleted model
+    is the newest of the versions deleted with it — the one ``models:/NAME`` names once the model
+    is restored (versions deleted on their own before stay deleted then)."""
     latest = (
         sa.select(sa.func.max(model_versions.c.version))
-        .where(model_versions.c.model_id == registered_models.c.id, ACTIVE_VERSION)
+        .where(
+            model_versions.c.model_id == registered_models.c.id,
+            sa.or_(ACTIVE_VERSION, model_versions.c.deleted_at == registered_models.c.deleted_at),
+        )
         .scalar_subquery()
     )
     rows = conn.execute(
@@ -148,6 +165,7 @@ def model_rows(conn: Connection, condition: Any) -> list[RegisteredModel]:
             r.updated_at,
             r.latest,
             by_model.get(r.id, {}),
+            r.deleted_at,
         )
         for r in rows
     ]

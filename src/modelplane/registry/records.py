@@ -18,6 +18,14 @@ def _ms(iso: str | None) -> int:
     return 0 if iso is None else round(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
+def _ms_or_none(iso: str | None) -> int | None:
+    return None if iso is None else _ms(iso)
+
+
+def _lifecycle(deleted_at: int | None) -> str:
+    return "active" if deleted_at is None else "deleted"
+
+
 @dataclass(frozen=True)
 class VersionFacts:
     """What a version says of itself besides its files: lineage, metrics, params, tags, text."""
@@ -59,6 +67,12 @@ class ModelVersion:
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
+    @property
+    def lifecycle(self) -> str:
+        """``active``, or ``deleted`` (listed only when asked; ``restore_model_version``, or
+        ``restore_model`` when it went with its model, brings it back)."""
+        return _lifecycle(self.deleted_at)
+
     def __repr__(self) -> str:  # one line: signature, files and model card stay out
         return (
             f"ModelVersion(name={self.name!r}, version={self.version}, flavor={self.flavor!r}, "
@@ -85,6 +99,8 @@ class ModelVersion:
             "created_by": self.created_by,
             "files": self.files,
             "flavor_info": self.flavor_info,
+            "lifecycle": self.lifecycle,
+            "deleted_at": _iso(self.deleted_at),
         }
         if with_card:
             out["model_card"] = self.model_card
@@ -113,6 +129,7 @@ class ModelVersion:
             datasets=list(data.get("datasets") or []),
             aliases=list(data.get("aliases") or []),
             id=int(data.get("id", 0)),
+            deleted_at=_ms_or_none(data.get("deleted_at")),
         )
 
 
@@ -125,6 +142,13 @@ class RegisteredModel:
     updated_at: int
     latest_version: int | None
     aliases: dict[str, int]
+    deleted_at: int | None = None  # set on a deleted model (listed only when asked)
+
+    @property
+    def lifecycle(self) -> str:
+        """``active``, or ``deleted`` (listed only when asked; ``restore_model`` brings it back
+        with the versions deleted with it)."""
+        return _lifecycle(self.deleted_at)
 
     def __repr__(self) -> str:
         return (
@@ -141,6 +165,8 @@ class RegisteredModel:
             "updated_at": _iso(self.updated_at),
             "latest_version": self.latest_version,
             "aliases": self.aliases,
+            "lifecycle": self.lifecycle,
+            "deleted_at": _iso(self.deleted_at),
         }
 
     @classmethod
@@ -155,6 +181,7 @@ class RegisteredModel:
             updated_at=_ms(data.get("updated_at")),
             latest_version=None if latest is None else int(latest),
             aliases={str(k): int(v) for k, v in (data.get("aliases") or {}).items()},
+            deleted_at=_ms_or_none(data.get("deleted_at")),
         )
 
 

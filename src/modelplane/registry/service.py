@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelplane.audit import AuditLog
+from modelplane.core.lifecycle import check_lifecycle
 from modelplane.core.names import check_name
 from modelplane.core.roles import Role
 from modelplane.core.uris import ModelRef, is_model_uri, parse_model_uri
@@ -39,7 +40,7 @@ from modelplane.registry.packaging import (
 )
 from modelplane.registry.queries import (
     ACTIVE_MODEL,
-    ACTIVE_VERSION,
+    in_lifecycle,
     model_id,
     model_rows,
     version_rows,
@@ -216,19 +217,39 @@ class RegistryService:
             )
         return found[0]
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        self.get_model(name)
-        with self.meta.read() as conn:
-            return version_rows(conn, sa.and_(registered_models.c.name == name, ACTIVE_VERSION))
-
-    def get_model(self, name: str) -> RegisteredModel:
+    def versions(self, name: str, *, lifecycle: str = "active") -> list[ModelVersion]:
+        """The versions of ``name`` by number: ``active`` ones (default; a deleted model is a
+        NotFoundError saying so), ``deleted`` ones or ``all`` — those two list the versions of
+        a deleted model too (every one of them is deleted)."""
+        stage = check_lifecycle(lifecycle)
         check_name(name, "model name")
         with self.meta.read() as conn:
-            model_id(conn, name)  # NotFound for an unknown or deleted model, saying which
+            mid = model_id(conn, name, include_deleted=stage != "active")
+            return version_rows(
+                conn,
+                sa.and_(
+                    model_versions.c.model_id == mid,
+                    in_lifecycle(model_versions.c.deleted_at, stage),
+                ),
+            )
+
+    def get_model(self, name: str, *, include_deleted: bool = False) -> RegisteredModel:
+        """A registered model; a deleted one is a NotFoundError saying so, unless
+        ``include_deleted`` (its ``latest_version`` is then the one it has once restored)."""
+        check_name(name, "model name")
+        with self.meta.read() as conn:
+            # NotFound for an unknown (or, unless asked for, deleted) model, saying which
+            model_id(conn, name, include_deleted=include_deleted)
             return model_rows(conn, registered_models.c.name == name)[0]
 
-    def list_models(self) -> list[RegisteredModel]:
-        return self._models(ACTIVE_MODEL)
+    def list_models(self, *, lifecycle: str = "active") -> list[RegisteredModel]:
+        """Registered models by name: ``active`` ones (default), ``deleted`` ones or ``all``.
+
+        A deleted model's ``latest_version`` is the newest of the versions deleted with it: the
+        one ``models:/NAME`` names once :meth:`restore_model` brings them back. Deleted versions
+        of an active model are listed by :meth:`versions` (``lifecycle="deleted"``)."""
+        stage = check_lifecycle(lifecycle)
+        return self._models(in_lifecycle(registered_models.c.deleted_at, stage))
 
     def _models(self, condition: Any) -> list[RegisteredModel]:
         with self.meta.read() as conn:

@@ -196,14 +196,17 @@ def get_model(name: str) -> RegisteredModel:
     return _local().get_model(name)
 
 
-def list_models() -> list[RegisteredModel]:
-    """Every registered model, by name."""
-    return _local().list_models()
+def list_models(*, lifecycle: str = "active") -> list[RegisteredModel]:
+    """Registered models, by name; ``lifecycle``: ``active`` models (default), ``deleted`` ones
+    (to find what :func:`restore_model` can bring back) or ``all``. A deleted model's
+    ``latest_version`` is the one it has once restored."""
+    return _local().list_models(lifecycle=lifecycle)
 
 
-def list_model_versions(name: str) -> list[ModelVersion]:
-    """The versions of a model."""
-    return _local().list_model_versions(name)
+def list_model_versions(name: str, *, lifecycle: str = "active") -> list[ModelVersion]:
+    """The versions of a model, by number; ``lifecycle``: ``active`` versions (default),
+    ``deleted`` ones (those of a deleted model too) or ``all``. Each says its ``lifecycle``."""
+    return _local().list_model_versions(name, lifecycle=lifecycle)
 
 
 def get_model_version(uri_or_name: str, version: int | None = None) -> ModelVersion:

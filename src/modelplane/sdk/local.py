@@ -119,11 +119,11 @@ class LocalClient(BaseClient[Run]):
     def get_model(self, name: str) -> RegisteredModel:
         return self._ws.registry.get_model(name)
 
-    def list_models(self) -> list[RegisteredModel]:
-        return self._ws.registry.list_models()
+    def list_models(self, *, lifecycle: str = "active") -> list[RegisteredModel]:
+        return self._ws.registry.list_models(lifecycle=lifecycle)
 
-    def list_model_versions(self, name: str) -> list[ModelVersion]:
-        return self._ws.registry.versions(name)
+    def list_model_versions(self, name: str, *, lifecycle: str = "active") -> list[ModelVersion]:
+        return self._ws.registry.versions(name, lifecycle=lifecycle)
 
     def update_model_version(
         self,

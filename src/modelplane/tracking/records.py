@@ -10,8 +10,6 @@ from typing import Any
 from modelplane.core.times import iso_z
 
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-LIFECYCLES = ("active", "deleted", "all")
-"""Which runs a search returns (MLflow's ``run_view_type``: ACTIVE_ONLY, DELETED_ONLY, ALL)."""
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelplane.audit import AuditLog
+from modelplane.core.lifecycle import check_lifecycle
 from modelplane.core.names import check_field_key, check_key, check_name
 from modelplane.core.sql import now_ms, upsert
 from modelplane.core.uris import dataset_ref
@@ -37,7 +38,6 @@ from modelplane.tracking.filters import parse_filter, to_sql
 from modelplane.tracking.params import encode_param
 from modelplane.tracking.query import RunPage, fetch_runs
 from modelplane.tracking.records import (
-    LIFECYCLES,
     RUN_STATUSES,
     Experiment,
     ExperimentSummary,
@@ -55,18 +55,6 @@ DEFAULT_EXPERIMENT = "Default"
 
 def _read_value(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def check_lifecycle(lifecycle: object) -> str:
-    """``active`` (the default), ``deleted`` or ``all`` — MLflow's ACTIVE_ONLY, DELETED_ONLY and
-    ALL are read as those."""
-    text = str(lifecycle).lower().removesuffix("_only") if isinstance(lifecycle, str) else ""
-    if text not in LIFECYCLES:
-        raise InvalidInputError(
-            f"lifecycle must be one of {', '.join(LIFECYCLES)}, got {str(lifecycle)[:40]!r}",
-            field="lifecycle",
-        )
-    return text
 
 
 def _check_run_id(run_id: object) -> str:

@@ -11,6 +11,7 @@ from fastapi import Path, Query
 from fastapi.responses import Response
 from pydantic import Field, JsonValue
 
+from modelplane.core.lifecycle import LIFECYCLES, Lifecycle
 from modelplane.core.names import FIELD_KEY_PATTERN, MAX_FIELD_KEY_LEN
 from modelplane.core.uris import DATASET_URI_PATTERN
 from modelplane.errors import InvalidInputError, PayloadTooLargeError
@@ -30,7 +31,7 @@ from modelplane.serving.api.common import (
     printable,
 )
 from modelplane.serving.permissions import Permission
-from modelplane.tracking.records import LIFECYCLES, Experiment
+from modelplane.tracking.records import Experiment
 
 MAX_POINTS = 100_000
 """Metric points per request; a larger batch answers 413 (split it)."""
@@ -69,7 +70,6 @@ ParamMap = Annotated[
     dict[MapKey, JsonValue], Field(max_length=MAX_ENTRIES, json_schema_extra=_field_keys)
 ]
 """A run's params: key → any JSON value, kept with its type (at most 6,000 characters each)."""
-Lifecycle = Literal["active", "deleted", "all"]
 BODY_ERRORS = (400, 404, 409, 413, 415)
 """What a route writing a run's data from a JSON body can answer besides the common ones."""
 

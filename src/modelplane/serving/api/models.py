@@ -17,6 +17,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from modelplane.core.lifecycle import LIFECYCLES, Lifecycle
 from modelplane.core.names import (
     ALIAS_PATTERN,
     ARTIFACT_KEY_PATTERN,
@@ -162,9 +163,15 @@ def _invalid(loc: tuple[str | int, ...], message: str, kind: str = "value_error"
 # -- models and versions ------------------------------------------------------------------------
 
 
+LifecycleQuery = Annotated[
+    Lifecycle, Query(description=f"which ones: {', '.join(LIFECYCLES)} (default active)")
+]
+"""Which models or versions a listing returns (deleted ones: to find what to restore)."""
+
+
 @routes.get("/models", summary="List registered models", dependencies=allow(Permission.VIEWER))
-def list_models(ws: WorkspaceDep) -> Response:
-    return json_response([m.to_dict() for m in ws.registry.list_models()])
+def list_models(ws: WorkspaceDep, lifecycle: LifecycleQuery = "active") -> Response:
+    return json_response([m.to_dict() for m in ws.registry.list_models(lifecycle=lifecycle)])
 
 
 @routes.get(
@@ -204,8 +211,11 @@ def get_model(name: ModelName, ws: WorkspaceDep) -> Response:
     dependencies=allow(Permission.VIEWER),
     errors=(400, 404),
 )
-def list_versions(name: ModelName, ws: WorkspaceDep) -> Response:
-    return json_response([v.to_dict() for v in ws.registry.versions(name)])
+def list_versions(
+    name: ModelName, ws: WorkspaceDep, lifecycle: LifecycleQuery = "active"
+) -> Response:
+    versions = ws.registry.versions(name, lifecycle=lifecycle)
+    return json_response([v.to_dict() for v in versions])
 
 
 @routes.post(
