@@ -8,6 +8,7 @@ Read from the environment (``MODELPLANE_*``, the fixed names of the spec), then 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -29,7 +30,15 @@ _ENV = {
     "step_modules": "MODELPLANE_STEP_MODULES",
     "audit_anchor": "MODELPLANE_AUDIT_ANCHOR",
     "allow_private_urls": "MODELPLANE_ALLOW_PRIVATE_URLS",
+    "prediction_log": "MODELPLANE_PREDICTION_LOG",
+    "log_fsync_interval": "MODELPLANE_PREDICTION_LOG_FSYNC",
+    "log_retention": "MODELPLANE_PREDICTION_LOG_RETENTION",
+    "log_max_size": "MODELPLANE_PREDICTION_LOG_MAX_SIZE",
 }
+
+#: where answered predictions are kept: ``auto`` (segments with SQLite metadata, the database
+#: with PostgreSQL), ``segments`` (files under the home), ``database`` (PostgreSQL), ``off``
+PREDICTION_LOG_MODES = ("auto", "segments", "database", "off")
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,14 @@ class Settings:
     #: outgoing requests may reach private, loopback and link-local addresses (a deployment
     #: inside a private network); cloud metadata addresses stay refused
     allow_private_urls: bool = False
+    #: the prediction log's backend (:data:`PREDICTION_LOG_MODES`)
+    prediction_log: str = "auto"
+    #: segments: seconds between flushes of the log to stable storage (0: every batch)
+    log_fsync_interval: float = 1.0
+    #: seconds a logged prediction is kept (None: forever); default 30 days
+    log_retention: float | None = 30 * 86400.0
+    #: bytes the log may take before its oldest records are dropped (None: no limit)
+    log_max_size: int | None = None
 
     @property
     def secrets_path(self) -> Path:
@@ -200,7 +217,91 @@ def load_settings(
         step_modules=_module_list(values.get("step_modules") or ""),
         audit_anchor=_audit_anchor(values.get("audit_anchor") or "", cwd),
         allow_private_urls=_flag(values.get("allow_private_urls"), "allow_private_urls"),
+        **_log_settings(values),
     )
+
+
+def _log_settings(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The prediction log's settings, checked."""
+    mode = (values.get("prediction_log") or "auto").strip().lower()
+    if mode not in PREDICTION_LOG_MODES:
+        raise InvalidInputError(
+            f"MODELPLANE_PREDICTION_LOG must be one of {', '.join(PREDICTION_LOG_MODES)}, "
+            f"got {mode!r}",
+            field="prediction_log",
+        )
+    out: dict[str, Any] = {"prediction_log": mode}
+    fsync = values.get("log_fsync_interval")
+    if fsync not in (None, ""):
+        try:
+            seconds = float(fsync)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds <= 3600:
+            raise InvalidInputError(
+                "MODELPLANE_PREDICTION_LOG_FSYNC must be seconds between 0 and 3600, "
+                f"got {fsync!r}",
+                field="log_fsync_interval",
+            )
+        out["log_fsync_interval"] = seconds
+    retention = values.get("log_retention")
+    if retention not in (None, ""):
+        out["log_retention"] = (
+            None
+            if str(retention).strip().lower() in ("0", "none", "forever")
+            else parse_age(retention, "MODELPLANE_PREDICTION_LOG_RETENTION")
+        )
+    size = values.get("log_max_size")
+    if size not in (None, ""):
+        out["log_max_size"] = (
+            None
+            if str(size).strip().lower() in ("0", "none")
+            else parse_size(size, "MODELPLANE_PREDICTION_LOG_MAX_SIZE")
+        )
+    return out
+
+
+def parse_size(value: str | int | None, field: str) -> int | None:
+    """``"10GB"``, ``"500MB"``, ``"1024"`` → bytes (None/empty: no limit)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper().replace(" ", "")
+    units = {"TB": 1 << 40, "GB": 1 << 30, "MB": 1 << 20, "KB": 1 << 10, "B": 1}
+    unit = next((u for u in units if text.endswith(u)), "")
+    number, factor = (text[: -len(unit)], units[unit]) if unit else (text, 1)
+    try:
+        size = float(number)
+    except ValueError:
+        size = math.nan
+    if not math.isfinite(size) or size <= 0:
+        raise InvalidInputError(
+            f"{field} must be a size such as 10GB or 500MB, got {value!r}", field=field
+        )
+    return int(size * factor)
+
+
+def parse_age(value: str | float | None, field: str) -> float | None:
+    """``"30d"``, ``"12h"``, ``"15m"``, ``"90s"`` or seconds → seconds (None/empty: forever)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        units = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+        factor = units.get(text[-1:], 1.0)
+        number = text[:-1] if text[-1:] in units else text
+        try:
+            seconds = float(number) * factor
+        except ValueError:
+            seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidInputError(
+            f"{field} must be a duration such as 30d, 12h or 15m, got {value!r}", field=field
+        )
+    return seconds
 
 
 def _flag(value: str | None, key: str) -> bool:

@@ -19,10 +19,12 @@ if TYPE_CHECKING:
     from modelplane.core.secrets import Secrets
     from modelplane.data.service import DatasetService
     from modelplane.endpoints.service import EndpointService
+    from modelplane.monitoring.feedback import FeedbackService
     from modelplane.registry.service import RegistryService
     from modelplane.security.tokens import TokenService
     from modelplane.stores.artifacts import ArtifactStore
     from modelplane.stores.metadata import MetadataStore
+    from modelplane.stores.predictions import PredictionLog
     from modelplane.tracking.run_artifacts import RunArtifacts
     from modelplane.tracking.service import TrackingService
 
@@ -132,6 +134,23 @@ class Workspace:
             self.meta, self.audit, self.actor, step_modules=self.settings.step_modules
         )
 
+    @cached_property
+    def predictions(self) -> PredictionLog | None:
+        """The prediction log (None when ``MODELPLANE_PREDICTION_LOG=off``)."""
+        from modelplane.core.pii import pii_hasher
+        from modelplane.stores.predictions import open_prediction_log
+
+        return open_prediction_log(
+            self.settings, self.meta, hasher=lambda: pii_hasher(self.secrets)
+        )
+
+    @cached_property
+    def feedback(self) -> FeedbackService:
+        """Labels of answered predictions."""
+        from modelplane.monitoring.feedback import FeedbackService
+
+        return FeedbackService(self.meta, self.predictions, self.audit, self.actor)
+
     def acting_as(self, actor: str, role: Role | None = None) -> Workspace:
         """The same stores, with services that act (and are audited) as ``actor``.
 
@@ -142,7 +161,7 @@ class Workspace:
         if actor == self.actor and role == self.role:
             return self
         view = Workspace(self.settings, actor=actor, role=role)
-        for shared in ("meta", "secrets", "artifacts", "audit"):
+        for shared in ("meta", "secrets", "artifacts", "audit", "predictions"):
             if shared not in self.__dict__:
                 getattr(self, shared)  # open it once, here, rather than once per view
             view.__dict__[shared] = self.__dict__[shared]
@@ -152,6 +171,9 @@ class Workspace:
     def close(self) -> None:
         if self._owner is not None:
             return  # a view: the stores belong to the workspace it was made from
+        log = self.__dict__.get("predictions")
+        if log is not None:
+            log.close()
         if "meta" in self.__dict__:
             self.meta.dispose()
 

@@ -142,7 +142,8 @@ def test_memory_sink_gets_every_answered_prediction(models: dict[str, Any]) -> N
         while len(sink.prediction_ids()) < len(ids) and time.monotonic() < deadline:
             time.sleep(0.01)
         stats = client.get("/api/v1/endpoints/e/status").json()["sinks"]
-        assert stats == {"memory": {"queued": 0, "dropped": 0, "failed": 0}}
+        assert stats["memory"] == {"queued": 0, "dropped": 0, "failed": 0}
+        assert stats["prediction-log"] == {"queued": 0, "dropped": 0, "failed": 0}
     assert sorted(sink.prediction_ids()) == sorted(ids)  # every answered id once, no error's
     assert sink.counts[("e", "default", "1")] == 17
     first = sink.snapshot()[0]

@@ -45,6 +45,7 @@ from modelplane.cli import endpoints as endpoints_cmds
 from modelplane.cli import experiments as experiments_cmds
 from modelplane.cli import keys as keys_cmds
 from modelplane.cli import models as models_cmds
+from modelplane.cli import monitoring as monitoring_cmds
 from modelplane.cli import runs as runs_cmds
 from modelplane.cli import tokens as tokens_cmds
 from modelplane.cli.conventions import apply_conventions
@@ -275,6 +276,8 @@ app.add_typer(datasets_cmds.app, name="datasets")
 app.add_typer(audit_cmds.app, name="audit")
 app.add_typer(keys_cmds.app, name="keys")
 app.add_typer(tokens_cmds.app, name="token")
+app.add_typer(monitoring_cmds.log_app, name="log")
+app.add_typer(monitoring_cmds.feedback_app, name="feedback")
 app.command("demo")(demo_cmd)
 app.command("score")(score_cmd)
 app.command("serve")(serve_cmd)

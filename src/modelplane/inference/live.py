@@ -143,6 +143,19 @@ class LiveVariant:
         self.model_label = "+".join(h.model_id for h in handles)
         self.version_label = "+".join(h.version_label for h in handles)
         self.passthrough = graph.passthrough
+        #: input columns any of its models marks PII: hashed before a prediction is logged
+        self.pii = tuple(
+            sorted(
+                {
+                    str(c.get("name"))
+                    for h in handles
+                    for c in (h.version.signature or {}).get("inputs") or ()
+                    if isinstance(c, dict) and c.get("pii") is True
+                }
+            )
+        )
+        #: the classes the probabilities belong to (the one model's, when no step changes them)
+        self.logged_classes = _class_list(handles[0].runtime.classes) if self.passthrough else None
 
     @cached_property
     def specs(self) -> list[InputSpec]:
@@ -316,6 +329,14 @@ class LiveEndpoint:
 
     async def close(self) -> None:
         await asyncio.gather(*(h.close() for h in self.handles()))
+
+
+def _class_list(classes: Any) -> list[Any] | None:
+    if classes is None:
+        return None
+    import numpy as np
+
+    return list(np.asarray(classes).tolist())
 
 
 __all__ = ["LiveEndpoint", "LiveVariant", "ModelHandle", "Refused"]

@@ -28,11 +28,14 @@ from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from modelplane.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from modelplane.stores.predictions import PredictionLog
 
 log = logging.getLogger("modelplane.inference")
 
@@ -57,6 +60,8 @@ class PredictionRecord:
     latency: float  # seconds from the request's arrival to the answer
     caller: str | None = None
     fallback: bool = False
+    pii: tuple[str, ...] = ()  # input columns marked PII in the signature: hashed when logged
+    classes: Any = None  # the class labels the probabilities' columns belong to
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """One plain dict per prediction id (inputs by column name)."""
@@ -131,6 +136,25 @@ class MemorySink(PredictionSink):
 
     def prediction_ids(self) -> list[str]:
         return [pid for r in self.snapshot() for pid in r.ids]
+
+
+class PredictionLogSink(PredictionSink):
+    """The durable sink of the prediction log: an answer is sent only once its record has
+    reached the log (see :mod:`modelplane.stores.predictions` for what each backend promises)."""
+
+    durable = True
+    name = "prediction-log"
+
+    def __init__(self, log: PredictionLog, *, close_log: bool = False) -> None:
+        self.log = log
+        self._close_log = close_log
+
+    def write(self, records: Sequence[PredictionRecord]) -> None:
+        self.log.append(records)
+
+    def close(self) -> None:
+        if self._close_log:
+            self.log.close()
 
 
 class _Lane:
@@ -289,4 +313,10 @@ def _join_all(threads: list[threading.Thread], timeout: float) -> None:
         t.join(timeout)
 
 
-__all__ = ["MemorySink", "PredictionRecord", "PredictionSink", "SinkDispatcher"]
+__all__ = [
+    "MemorySink",
+    "PredictionLogSink",
+    "PredictionRecord",
+    "PredictionSink",
+    "SinkDispatcher",
+]

@@ -57,7 +57,7 @@ def _install_drain(server: Server) -> None:
 def build_api(server: Server) -> FastAPI:
     """The FastAPI app of ``server``: error handlers, the declared data plane, the control
     plane; its lifespan starts and stops the server."""
-    from modelplane.serving.api import build_router
+    from modelplane.serving.api import build_root_router, build_router
     from modelplane.serving.data_routes import build_data_router
     from modelplane.serving.http_errors import install_handlers
     from modelplane.serving.ui import mount_ui
@@ -83,6 +83,7 @@ def build_api(server: Server) -> FastAPI:
     install_handlers(api)
     api.include_router(build_data_router(server))
     api.include_router(build_router())
+    api.include_router(build_root_router())
     _declare_docs(api)
     mount_ui(api)
     return api

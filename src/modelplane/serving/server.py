@@ -31,7 +31,7 @@ from modelplane.inference.ids import IdSource
 from modelplane.inference.manager import EndpointManager
 from modelplane.inference.metrics import ServingMetrics
 from modelplane.inference.request import InferenceRequest, InferenceResult
-from modelplane.inference.sinks import PredictionSink, SinkDispatcher
+from modelplane.inference.sinks import PredictionLogSink, PredictionSink, SinkDispatcher
 from modelplane.serving.auth import DenialLog, FailureLimiter, RateLimiter
 from modelplane.serving.body import ClientDisconnected
 from modelplane.serving.permissions import (
@@ -106,7 +106,11 @@ class Server:
             model_uri=self.settings.model_uri,
         )
         self.ids = IdSource()
+        self.prediction_log = workspace.predictions
+        if self.prediction_log is not None:
+            sinks = [PredictionLogSink(self.prediction_log), *sinks]
         self.sinks = SinkDispatcher(sinks)
+        self._pruner: asyncio.Task[None] | None = None
         self.drain_seconds = self.settings.drain_seconds
         self.draining = False
         self._counters: dict[tuple[str, str, str, int], Any] = {}
@@ -117,12 +121,31 @@ class Server:
         await self.manager.start()
         if hasattr(self.authorizer, "refresh"):
             self._refresher = asyncio.create_task(self._refresh_tokens())
+        if self.prediction_log is not None:
+            self._pruner = asyncio.create_task(self._prune_log())
 
     async def stop(self) -> None:
         if self._refresher is not None:
             self._refresher.cancel()
+        if self._pruner is not None:
+            self._pruner.cancel()
         await self.manager.stop()
         await self.sinks.close()
+
+    async def _prune_log(self, every: float = 600.0) -> None:
+        """Retention of the prediction log: at start, then every ``every`` seconds (several
+        workers may prune at once: dropping what is already gone is a no-op)."""
+        log_ = self.prediction_log
+        assert log_ is not None
+        settings = self.ws.settings
+        while True:
+            try:
+                await asyncio.to_thread(
+                    log_.prune, max_age=settings.log_retention, max_bytes=settings.log_max_size
+                )
+            except Exception as exc:
+                log.warning("could not apply the prediction log's retention: %s", exc)
+            await asyncio.sleep(every)
 
     async def _refresh_tokens(self) -> None:
         """Revocations reach this process within one poll interval."""

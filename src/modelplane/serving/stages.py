@@ -116,6 +116,8 @@ def default_pipeline(server: Server) -> Pipeline:
                 latency=latency,
                 caller=req.caller,
                 fallback=result.fallback,
+                pii=variant.pii,
+                classes=variant.logged_classes,
             )
         )
 

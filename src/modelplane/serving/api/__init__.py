@@ -34,4 +34,14 @@ def build_router() -> APIRouter:
     return router
 
 
-__all__ = ["PREFIX", "build_router"]
+def build_root_router() -> APIRouter:
+    """The routes outside ``/api/v1`` that the spec fixes beside the data plane (feedback)."""
+    from modelplane.serving.api import feedback
+    from modelplane.serving.api.routing import GuardedRoute
+
+    router = APIRouter(route_class=GuardedRoute)
+    feedback.routes.add_to(router)
+    return router
+
+
+__all__ = ["PREFIX", "build_root_router", "build_router"]

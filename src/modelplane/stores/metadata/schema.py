@@ -345,3 +345,117 @@ alias_rules = sa.Table(
     sa.Column("updated_at", Ms, nullable=False),
     sa.Column("updated_by", sa.String(200)),
 )
+
+
+# --- Monitoring (added by 0006) -------------------------------------------------------------
+
+# The prediction log on PostgreSQL: one row per answered request. A request's prediction ids are
+# ``prefix-hex(seq)`` … ``prefix-hex(seq + n - 1)`` (see inference/ids.py), so one row covers them.
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("prefix", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("ts", Ms, nullable=False),
+    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("variant", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(500), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("record", JSON, nullable=False),  # columns, inputs, outputs, probabilities, …
+    sa.Column("latency", sa.Float, nullable=False),
+    sa.Index(None, "endpoint", "ts"),
+    sa.Index(None, "ts"),
+)
+
+# The label of a prediction (the latest one received) and every change of it.
+prediction_labels = sa.Table(
+    "prediction_labels",
+    metadata,
+    sa.Column("prediction_id", sa.String(64), primary_key=True),
+    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("label", JSON, nullable=False),
+    sa.Column("labelled_at", Ms, nullable=False),
+    sa.Column("labelled_by", sa.String(200)),
+    sa.Column("changes", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(None, "endpoint", "labelled_at"),
+)
+
+prediction_label_history = sa.Table(
+    "prediction_label_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("prediction_id", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("label", JSON, nullable=False),
+    sa.Column("previous", JSON),
+    sa.Column("at", Ms, nullable=False),
+    sa.Column("by", sa.String(200)),
+    sa.Index(None, "prediction_id"),
+)
+
+# The training reference of a model version: a sample of its training data (an artifact), its
+# column kinds, and the outlier detector fitted on it (an ONNX artifact, never a pickle).
+model_references = sa.Table(
+    "model_references",
+    metadata,
+    sa.Column(
+        "model_version_id",
+        sa.Integer,
+        sa.ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("sample_key", sa.String(1024), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("source_rows", sa.BigInteger, nullable=False),
+    sa.Column("columns", JSON, nullable=False),
+    sa.Column("detector_key", sa.String(1024)),
+    sa.Column("info", JSON, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("created_by", sa.String(200)),
+)
+
+# Leases: one holder at a time per name (the monitor loop, a canary's analysis) across workers and
+# replicas. A holder renews before ``expires_at``; anybody may take an expired lease.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("expires_at", Ms, nullable=False),
+)
+
+# Alert rules and what they did.
+alert_rules = sa.Table(
+    "alert_rules",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("endpoint", sa.String(200), nullable=False),  # "*": every endpoint
+    sa.Column("kind", sa.String(16), nullable=False),  # metric | drift
+    sa.Column("metric", sa.String(200), nullable=False),
+    sa.Column("op", sa.String(4), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("window_s", sa.Integer, nullable=False),
+    sa.Column("cooldown_s", sa.Integer, nullable=False),
+    sa.Column("sinks", JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("updated_by", sa.String(200)),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("endpoint", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # firing | resolved
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("at", Ms, nullable=False),
+    sa.Column("deliveries", JSON, nullable=False),
+    sa.Index(None, "rule", "at"),
+    sa.Index(None, "at"),
+)
